@@ -1,0 +1,291 @@
+//! The MNIST digits: bundled in `data/mnist/`, checked, unpacked once, parsed, and served as raw
+//! pixels (for pictures) or as normalised tensors in shuffled batches (for the model).
+//!
+//! Each `.gz` file is decompressed into a cache (`target/mnist-cache/` by default, or
+//! `$MNIST_CACHE_DIR`), the SHA-256 of its content is checked against `SHA256SUMS` when the
+//! folder has one, its IDX header (magic number, count, 28x28) is checked, and only then is it
+//! parsed with the `mnist` crate, which would panic on a bad file.
+use std::{
+    collections::HashMap,
+    fs,
+    io::Read,
+    ops::Range,
+    path::{Path, PathBuf},
+};
+
+use dfdx::prelude::*;
+use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::fsutil::write_atomic;
+
+/// Image side in pixels.
+pub const SIDE: usize = 28;
+/// Pixels per image.
+pub const PIXELS: usize = SIDE * SIDE;
+/// Classes: the digits 0 to 9.
+pub const CLASSES: usize = 10;
+
+/// A batch of images as the model takes them: `[batch, 1, 28, 28]`, values 0..1.
+pub type Images = Tensor<(usize, Const<1>, Const<28>, Const<28>), f32, Cpu>;
+/// One-hot labels for a batch: `[batch, 10]`.
+pub type OneHot = Tensor<(usize, Const<10>), f32, Cpu>;
+
+/// The environment variable that overrides the data folder.
+pub const DATA_DIR_ENV: &str = "MNIST_DATA_DIR";
+/// The environment variable that overrides the decompression cache folder.
+pub const CACHE_DIR_ENV: &str = "MNIST_CACHE_DIR";
+
+const TRAIN_IMAGES: &str = "train-images-idx3-ubyte";
+const TRAIN_LABELS: &str = "train-labels-idx1-ubyte";
+const TEST_IMAGES: &str = "t10k-images-idx3-ubyte";
+const TEST_LABELS: &str = "t10k-labels-idx1-ubyte";
+const IMAGES_MAGIC: u32 = 2051;
+const LABELS_MAGIC: u32 = 2049;
+const TRAIN_LEN: usize = 60_000;
+const TEST_LEN: usize = 10_000;
+
+/// The bundled data folder: `$MNIST_DATA_DIR` if set, else `data/mnist` in this crate.
+pub fn default_dir() -> PathBuf {
+    std::env::var_os(DATA_DIR_ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist"))
+}
+
+fn cache_dir() -> PathBuf {
+    std::env::var_os(CACHE_DIR_ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/mnist-cache"))
+}
+
+/// One part of the data set (training or test): images as raw 0-255 bytes, row by row, and
+/// their labels.
+#[derive(Clone, Debug)]
+pub struct Split {
+    /// `len() * 784` bytes, 0 = black background, 255 = full ink.
+    pub images: Vec<u8>,
+    /// One digit 0..=9 per image.
+    pub labels: Vec<u8>,
+}
+
+/// MNIST: 60,000 training and 10,000 test images of handwritten digits.
+#[derive(Clone, Debug)]
+pub struct Mnist {
+    pub train: Split,
+    pub test: Split,
+}
+
+impl Split {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// The raw 0-255 pixels of image `i`, 28 rows of 28.
+    pub fn image(&self, i: usize) -> &[u8] {
+        &self.images[i * PIXELS..(i + 1) * PIXELS]
+    }
+
+    /// The first `n` images (all of them if there are fewer), for quick runs.
+    pub fn take(&self, n: usize) -> Split {
+        let n = n.min(self.len());
+        Split { images: self.images[..n * PIXELS].to_vec(), labels: self.labels[..n].to_vec() }
+    }
+
+    /// Images `indices` as a normalised tensor (pixel / 255) and their labels one-hot.
+    pub fn batch(&self, dev: &Cpu, indices: &[usize]) -> (Images, OneHot) {
+        let mut x = Vec::with_capacity(indices.len() * PIXELS);
+        let mut y = vec![0.0f32; indices.len() * CLASSES];
+        for (row, &i) in indices.iter().enumerate() {
+            x.extend(self.image(i).iter().map(|&p| normalise(p)));
+            y[row * CLASSES + self.labels[i] as usize] = 1.0;
+        }
+        let n = indices.len();
+        (dev.tensor_from_vec(x, (n, Const, Const, Const)), dev.tensor_from_vec(y, (n, Const)))
+    }
+
+    /// Images in `range` in order, as [`Split::batch`] does.
+    pub fn range(&self, dev: &Cpu, range: Range<usize>) -> (Images, OneHot) {
+        self.batch(dev, &range.collect::<Vec<_>>())
+    }
+
+    /// Indices in batches of `batch_size`, shuffled by `seed` (the same seed, the same order).
+    /// The last batch holds the remainder, so every image is seen once per epoch.
+    pub fn shuffled_batches(&self, batch_size: usize, seed: u64) -> Vec<Vec<usize>> {
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        order.shuffle(&mut StdRng::seed_from_u64(seed));
+        order.chunks(batch_size.max(1)).map(<[usize]>::to_vec).collect()
+    }
+}
+
+/// A pixel 0..=255 as the model sees it: 0.0..=1.0.
+pub fn normalise(p: u8) -> f32 {
+    p as f32 / 255.0
+}
+
+/// Loads MNIST from `dir` (the four `.gz` IDX files, and `SHA256SUMS` if present).
+pub fn load(dir: &Path) -> Result<Mnist> {
+    if !dir.is_dir() {
+        return Err(Error::MissingData {
+            path: dir.to_path_buf(),
+            fix: format!(
+                "Point --data-dir (or ${DATA_DIR_ENV}) at a folder with the four MNIST .gz files, \
+                 or restore the bundled copy with `git checkout -- data/mnist`."
+            ),
+        });
+    }
+    let sums = read_sums(dir)?;
+    let cache = cache_dir();
+    let mut paths = HashMap::new();
+    for (images, labels, count, part) in
+        [(TRAIN_IMAGES, TRAIN_LABELS, TRAIN_LEN, "training"), (TEST_IMAGES, TEST_LABELS, TEST_LEN, "test")]
+    {
+        let (img_path, img) = unpack(dir, images, sums.get(images).map(String::as_str), &cache)?;
+        let (lbl_path, lbl) = unpack(dir, labels, sums.get(labels).map(String::as_str), &cache)?;
+        let (img_gz, lbl_gz) = (dir.join(format!("{images}.gz")), dir.join(format!("{labels}.gz")));
+        let n_img = check_idx(&img_gz, &img, IMAGES_MAGIC)?;
+        let n_lbl = check_idx(&lbl_gz, &lbl, LABELS_MAGIC)?;
+        if n_img != n_lbl {
+            return Err(corrupt(
+                &lbl_gz,
+                format!("holds {n_lbl} labels for the {n_img} images of {}", img_gz.display()),
+            ));
+        }
+        if n_img != count {
+            return Err(corrupt(
+                &img_gz,
+                format!("holds {n_img} images, but the MNIST {part} set has {count}"),
+            ));
+        }
+        paths.insert(images, img_path);
+        paths.insert(labels, lbl_path);
+    }
+    // All four files are in one cache folder, checked; the `mnist` crate parses them.
+    let base = cache.to_string_lossy().into_owned();
+    let names: Vec<String> = [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS]
+        .iter()
+        .map(|n| paths[n].file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    let m = mnist::MnistBuilder::new()
+        .base_path(&base)
+        .training_images_filename(&names[0])
+        .training_labels_filename(&names[1])
+        .test_images_filename(&names[2])
+        .test_labels_filename(&names[3])
+        .label_format_digit()
+        .training_set_length(TRAIN_LEN as u32)
+        .validation_set_length(0)
+        .test_set_length(TEST_LEN as u32)
+        .finalize();
+    Ok(Mnist {
+        train: Split { images: m.trn_img, labels: m.trn_lbl },
+        test: Split { images: m.tst_img, labels: m.tst_lbl },
+    })
+}
+
+/// `SHA256SUMS`: `<hex>  <file name>` per line, for the uncompressed files.
+fn read_sums(dir: &Path) -> Result<HashMap<String, String>> {
+    let path = dir.join("SHA256SUMS");
+    let text = match fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashMap::new()),
+        Err(e) => return Err(Error::io("read", &path)(e)),
+    };
+    Ok(text
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            Some((it.next_back()?.trim_start_matches('*').to_string(), it.next()?.to_lowercase()))
+        })
+        .collect())
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Decompresses `dir/name.gz` into the cache once (the cached copy is named by the hash of the
+/// `.gz`, so another data folder never reuses it) and checks its content's SHA-256.
+fn unpack(dir: &Path, name: &str, expected: Option<&str>, cache: &Path) -> Result<(PathBuf, Vec<u8>)> {
+    let gz = dir.join(format!("{name}.gz"));
+    let restore = "Restore it with `git checkout -- data/mnist` (or copy the original MNIST file there).";
+    let packed = fs::read(&gz).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::MissingData { path: gz.clone(), fix: restore.to_string() },
+        _ => Error::io("read", &gz)(e),
+    })?;
+    let raw = cache.join(format!("{name}-{}", &hex_sha256(&packed)[..16]));
+    let verify = |content: &[u8]| -> Result<()> {
+        match expected {
+            Some(want) if hex_sha256(content) != want => Err(Error::CorruptData {
+                path: gz.clone(),
+                problem: format!(
+                    "wrong checksum: its content has SHA-256 {}, but SHA256SUMS says {want}",
+                    hex_sha256(content)
+                ),
+                fix: restore.to_string(),
+            }),
+            _ => Ok(()),
+        }
+    };
+    if let Ok(content) = fs::read(&raw) {
+        if verify(&content).is_ok() {
+            return Ok((raw, content));
+        }
+    }
+    let mut content = Vec::new();
+    flate2::read::GzDecoder::new(&packed[..]).read_to_end(&mut content).map_err(|e| Error::CorruptData {
+        path: gz.clone(),
+        problem: format!("cannot be decompressed ({e}); the file is truncated or not gzip"),
+        fix: restore.to_string(),
+    })?;
+    verify(&content)?;
+    write_atomic(&raw, &content)?;
+    Ok((raw, content))
+}
+
+fn corrupt(gz: &Path, problem: String) -> Error {
+    Error::CorruptData {
+        path: gz.to_path_buf(),
+        problem,
+        fix: "Use the original MNIST files (restore the bundled ones with `git checkout -- data/mnist`).".into(),
+    }
+}
+
+/// Checks an IDX file's header and length and returns its item count, so that the `mnist`
+/// crate never sees a bad file.
+fn check_idx(gz: &Path, bytes: &[u8], magic: u32) -> Result<usize> {
+    let bad = |problem: String| corrupt(gz, problem);
+    let word = |i: usize| bytes.get(4 * i..4 * i + 4).map(|b| u32::from_be_bytes(b.try_into().unwrap()));
+    let kind = if magic == IMAGES_MAGIC { "images" } else { "labels" };
+    let short = || bad("too short to hold an IDX header".into());
+    let found = word(0).ok_or_else(short)?;
+    if found != magic {
+        return Err(bad(format!(
+            "wrong IDX magic number {found:#010x}: an MNIST {kind} file starts with {magic:#010x}"
+        )));
+    }
+    let n = word(1).ok_or_else(short)? as usize;
+    let (header, per) = if magic == IMAGES_MAGIC {
+        let (rows, cols) = (word(2).ok_or_else(short)?, word(3).ok_or_else(short)?);
+        if (rows, cols) != (SIDE as u32, SIDE as u32) {
+            return Err(bad(format!("images are {rows}x{cols} pixels, not 28x28")));
+        }
+        (16, PIXELS)
+    } else {
+        (8, 1)
+    };
+    let want = header + n * per;
+    if bytes.len() != want {
+        return Err(bad(format!("is {} bytes long, but {n} {kind} need {want}", bytes.len())));
+    }
+    if magic == LABELS_MAGIC {
+        if let Some(l) = bytes[header..].iter().find(|&&l| l as usize >= CLASSES) {
+            return Err(bad(format!("holds label {l}, but labels are digits 0-9")));
+        }
+    }
+    Ok(n)
+}

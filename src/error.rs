@@ -1,0 +1,63 @@
+//! One error type for everything a user can get wrong, each message naming the thing that was
+//! wrong and how to fix it.
+use std::{fmt, io, path::PathBuf};
+
+#[derive(Debug)]
+pub enum Error {
+    /// A data file or folder is not there.
+    MissingData { path: PathBuf, fix: String },
+    /// A data file is there but its content is not what it should be.
+    CorruptData { path: PathBuf, problem: String, fix: String },
+    /// A model, optimiser or checkpoint file cannot be used.
+    BadModel { path: PathBuf, problem: String, fix: String },
+    /// A history CSV cannot be read.
+    BadHistory { path: PathBuf, problem: String },
+    /// Reading or writing a file failed.
+    Io { path: PathBuf, action: &'static str, source: io::Error },
+    /// A command-line flag or argument is wrong.
+    Usage(String),
+    /// The tensor library reported a failure (out of memory, for example).
+    Device(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io { path, action, source }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::MissingData { path, fix } => write!(f, "{} does not exist. {fix}", path.display()),
+            Error::CorruptData { path, problem, fix } => write!(f, "{}: {problem}. {fix}", path.display()),
+            Error::BadModel { path, problem, fix } => write!(f, "{}: {problem}. {fix}", path.display()),
+            Error::BadHistory { path, problem } => write!(
+                f,
+                "{}: {problem}. Regenerate it with `mnist-cnn train`.",
+                path.display()
+            ),
+            Error::Io { path, action, source } => write!(f, "could not {action} {}: {source}", path.display()),
+            Error::Usage(msg) => write!(f, "{msg}"),
+            Error::Device(msg) => write!(f, "tensor operation failed: {msg}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl From<dfdx::tensor::CpuError> for Error {
+    fn from(e: dfdx::tensor::CpuError) -> Self {
+        Error::Device(e.to_string())
+    }
+}

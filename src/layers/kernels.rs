@@ -1,0 +1,240 @@
+//! The arithmetic of the layers on plain `f32` slices in NCHW order, kept apart from the dfdx
+//! plumbing so it can be read (and tested) as loops. Inner loops run along an image row, so the
+//! compiler turns them into SIMD.
+
+/// Sizes of one convolution call: `batch` images of `inp x h x w` to `out x (h-k+1) x (w-k+1)`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConvGeom {
+    pub batch: usize,
+    pub inp: usize,
+    pub out: usize,
+    pub k: usize,
+    pub h: usize,
+    pub w: usize,
+}
+
+impl ConvGeom {
+    pub fn ho(&self) -> usize {
+        self.h - self.k + 1
+    }
+    pub fn wo(&self) -> usize {
+        self.w - self.k + 1
+    }
+    pub fn input_len(&self) -> usize {
+        self.batch * self.inp * self.h * self.w
+    }
+    pub fn output_len(&self) -> usize {
+        self.batch * self.out * self.ho() * self.wo()
+    }
+}
+
+/// `y += a * x`, elementwise.
+#[inline(always)]
+fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
+    for (y, x) in y.iter_mut().zip(x) {
+        *y += a * *x;
+    }
+}
+
+/// Dot product with eight independent partial sums, so it vectorises without reordering a
+/// single running sum (which the compiler may not do for floats).
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0.0f32; 8];
+    let mut ca = a.chunks_exact(8);
+    let mut cb = b.chunks_exact(8);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    let mut s: f32 = acc.iter().sum();
+    for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
+        s += x * y;
+    }
+    s
+}
+
+/// Sum with eight independent partial sums (see [`dot`]).
+#[inline(always)]
+fn sum(a: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let mut chunks = a.chunks_exact(8);
+    for x in &mut chunks {
+        for l in 0..8 {
+            acc[l] += x[l];
+        }
+    }
+    acc.iter().sum::<f32>() + chunks.remainder().iter().sum::<f32>()
+}
+
+/// `y[b, o] = bias[o] + sum over (i, ky, kx) of w[o, i, ky, kx] * x[b, i, . + ky, . + kx]`.
+pub(crate) fn conv_forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], y: &mut [f32]) {
+    let (ho, wo, k) = (g.ho(), g.wo(), g.k);
+    let plane_in = g.h * g.w;
+    let plane_out = ho * wo;
+    for b in 0..g.batch {
+        let xb = &x[b * g.inp * plane_in..][..g.inp * plane_in];
+        let yb = &mut y[b * g.out * plane_out..][..g.out * plane_out];
+        for (o, yo) in yb.chunks_exact_mut(plane_out).enumerate() {
+            yo.fill(bias[o]);
+            for i in 0..g.inp {
+                let xi = &xb[i * plane_in..][..plane_in];
+                for ky in 0..k {
+                    for kx in 0..k {
+                        let wv = w[((o * g.inp + i) * k + ky) * k + kx];
+                        for (r, yrow) in yo.chunks_exact_mut(wo).enumerate() {
+                            axpy(wv, &xi[(r + ky) * g.w + kx..][..wo], yrow);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Weight gradient: `gw[o, i, ky, kx] += sum over (b, r, c) of gy[b, o, r, c] * x[b, i, r + ky, c + kx]`.
+pub(crate) fn conv_backward_weight(g: &ConvGeom, x: &[f32], gy: &[f32], gw: &mut [f32]) {
+    let (ho, wo, k) = (g.ho(), g.wo(), g.k);
+    let plane_in = g.h * g.w;
+    let plane_out = ho * wo;
+    for b in 0..g.batch {
+        for o in 0..g.out {
+            let go = &gy[(b * g.out + o) * plane_out..][..plane_out];
+            for i in 0..g.inp {
+                let xi = &x[(b * g.inp + i) * plane_in..][..plane_in];
+                for ky in 0..k {
+                    for kx in 0..k {
+                        let mut s = 0.0;
+                        for (r, grow) in go.chunks_exact(wo).enumerate() {
+                            s += dot(grow, &xi[(r + ky) * g.w + kx..][..wo]);
+                        }
+                        gw[((o * g.inp + i) * k + ky) * k + kx] += s;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Bias gradient: `gb[o] += sum over (b, r, c) of gy[b, o, r, c]`.
+pub(crate) fn conv_backward_bias(g: &ConvGeom, gy: &[f32], gb: &mut [f32]) {
+    let plane_out = g.ho() * g.wo();
+    for (n, plane) in gy.chunks_exact(plane_out).enumerate() {
+        gb[n % g.out] += sum(plane);
+    }
+}
+
+/// Input gradient: `gx[b, i, r + ky, c + kx] += sum over o of w[o, i, ky, kx] * gy[b, o, r, c]`.
+pub(crate) fn conv_backward_input(g: &ConvGeom, w: &[f32], gy: &[f32], gx: &mut [f32]) {
+    let (ho, wo, k) = (g.ho(), g.wo(), g.k);
+    let plane_in = g.h * g.w;
+    let plane_out = ho * wo;
+    for b in 0..g.batch {
+        for i in 0..g.inp {
+            let gxi = &mut gx[(b * g.inp + i) * plane_in..][..plane_in];
+            for o in 0..g.out {
+                let go = &gy[(b * g.out + o) * plane_out..][..plane_out];
+                for ky in 0..k {
+                    for kx in 0..k {
+                        let wv = w[((o * g.inp + i) * k + ky) * k + kx];
+                        for (r, grow) in go.chunks_exact(wo).enumerate() {
+                            axpy(wv, grow, &mut gxi[(r + ky) * g.w + kx..][..wo]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Sizes of one pooling call: `planes` feature maps (batch x channels) of `h x w`, window `k`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PoolGeom {
+    pub planes: usize,
+    pub h: usize,
+    pub w: usize,
+    pub k: usize,
+}
+
+impl PoolGeom {
+    pub fn ho(&self) -> usize {
+        self.h / self.k
+    }
+    pub fn wo(&self) -> usize {
+        self.w / self.k
+    }
+    pub fn output_len(&self) -> usize {
+        self.planes * self.ho() * self.wo()
+    }
+}
+
+/// Each `k x k` block to its maximum; `argmax` records where in `x` each maximum came from
+/// (the first one on ties), which is all the backward pass needs.
+pub(crate) fn max_pool_forward(g: &PoolGeom, x: &[f32], y: &mut [f32], argmax: &mut [u32]) {
+    if g.k == 2 {
+        return max_pool_2x2_forward(g, x, y, argmax);
+    }
+    let (ho, wo, k) = (g.ho(), g.wo(), g.k);
+    let plane_in = g.h * g.w;
+    let mut n = 0;
+    for p in 0..g.planes {
+        let base = p * plane_in;
+        for r in 0..ho {
+            for c in 0..wo {
+                let mut best = base + r * k * g.w + c * k;
+                for dy in 0..k {
+                    for dx in 0..k {
+                        let at = base + (r * k + dy) * g.w + c * k + dx;
+                        if x[at] > x[best] {
+                            best = at;
+                        }
+                    }
+                }
+                y[n] = x[best];
+                argmax[n] = best as u32;
+                n += 1;
+            }
+        }
+    }
+}
+
+/// [`max_pool_forward`] for the common 2x2 window: two input rows at a time, no inner loops.
+fn max_pool_2x2_forward(g: &PoolGeom, x: &[f32], y: &mut [f32], argmax: &mut [u32]) {
+    let (ho, wo, w) = (g.ho(), g.wo(), g.w);
+    let plane_in = g.h * w;
+    let mut n = 0;
+    for p in 0..g.planes {
+        for r in 0..ho {
+            let top = p * plane_in + 2 * r * w;
+            let (a, b) = (&x[top..top + w], &x[top + w..top + 2 * w]);
+            let (yr, ar) = (&mut y[n..n + wo], &mut argmax[n..n + wo]);
+            for c in 0..wo {
+                let (i, j) = (2 * c, 2 * c + 1);
+                // The first maximum in reading order wins ties, as in the general loop.
+                let (mut v, mut at) = (a[i], top + i);
+                if a[j] > v {
+                    (v, at) = (a[j], top + j);
+                }
+                if b[i] > v {
+                    (v, at) = (b[i], top + w + i);
+                }
+                if b[j] > v {
+                    (v, at) = (b[j], top + w + j);
+                }
+                yr[c] = v;
+                ar[c] = at as u32;
+            }
+            n += wo;
+        }
+    }
+}
+
+/// The gradient of a maximum flows only to the input that was the maximum.
+pub(crate) fn max_pool_backward(argmax: &[u32], gy: &[f32], gx: &mut [f32]) {
+    for (&at, &g) in argmax.iter().zip(gy) {
+        gx[at as usize] += g;
+    }
+}

@@ -1,0 +1,60 @@
+//! `MaxPool2D`: keep the highest value of each block.
+use dfdx::prelude::*;
+
+use super::dims::PoolOut;
+use super::kernels;
+
+/// Max pooling over `K`x`K` blocks with stride `K`: each block of each channel becomes its
+/// largest value, so `[batch, C, H, W]` becomes `[batch, C, H/K, W/K]` (a remainder row or column
+/// is dropped). It halves the resolution for `K = 2` and keeps the strongest response of a filter
+/// in each neighbourhood, which makes the features a little tolerant of small shifts.
+///
+/// PyTorch: `nn.MaxPool2d(K)`; Keras: `MaxPooling2D((K, K))`. No parameters.
+///
+/// Inputs must be contiguous tensors (every dfdx operation returns one).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct MaxPool2D<const K: usize>;
+
+impl<const K: usize> ZeroSizedModule for MaxPool2D<K> {}
+impl<const K: usize> NonMutableModule for MaxPool2D<K> {}
+
+impl<B, C, H, W, const K: usize, T> Module<Tensor<(B, C, H, W), f32, Cpu, T>> for MaxPool2D<K>
+where
+    B: Dim,
+    C: Dim,
+    H: PoolOut<K>,
+    W: PoolOut<K>,
+    T: Tape<f32, Cpu>,
+{
+    type Output = Tensor<(B, C, H::Output, W::Output), f32, Cpu, T>;
+    type Error = CpuError;
+
+    fn try_forward(&self, x: Tensor<(B, C, H, W), f32, Cpu, T>) -> Result<Self::Output, CpuError> {
+        let (batch, chan, _, _) = *x.shape();
+        let geom = kernels::PoolGeom {
+            planes: batch.size() * chan.size(),
+            h: H::SIZE,
+            w: W::SIZE,
+            k: K,
+        };
+        let (x, mut tape) = x.split_tape();
+        let mut xs = vec![0.0; geom.planes * geom.h * geom.w];
+        x.copy_into(&mut xs);
+        let mut ys = vec![0.0; geom.output_len()];
+        let mut argmax = vec![0u32; geom.output_len()];
+        kernels::max_pool_forward(&geom, &xs, &mut ys, &mut argmax);
+        drop(xs);
+        let shape = (batch, chan, H::Output::default(), W::Output::default());
+        let y = x.device().tensor_from_vec(ys, shape);
+        if T::OWNS_TAPE {
+            let (x_g, y_g) = (x.ghost(), y.ghost());
+            tape.add_backward_op(move |grads| {
+                let gy = std::mem::take(&mut **grads.get_or_alloc_mut(&y_g)?);
+                kernels::max_pool_backward(&argmax, &gy, grads.get_or_alloc_mut(&x_g)?);
+                **grads.get_or_alloc_mut(&y_g)? = gy;
+                Ok(())
+            });
+        }
+        Ok(y.put_tape(tape))
+    }
+}

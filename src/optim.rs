@@ -1,0 +1,149 @@
+//! Adam, with its state kept where a checkpoint can save it.
+//!
+//! dfdx has an Adam of its own, but its moment estimates are private, so an interrupted run could
+//! only resume with them reset. This one keeps them in the open, so `--resume` continues exactly
+//! where an uninterrupted run would be.
+use std::{collections::HashMap, path::Path};
+
+use dfdx::prelude::*;
+use ::safetensors::tensor::{serialize, Dtype as SafeDtype, SafeTensors, TensorView};
+
+use crate::error::{Error, Result};
+use crate::fsutil::write_atomic;
+
+/// Adam (Kingma and Ba, 2015) with Keras's defaults: `learning_rate = 0.001`,
+/// `beta_1 = 0.9`, `beta_2 = 0.999`, `epsilon = 1e-7`.
+///
+/// PyTorch: `torch.optim.Adam(params, lr, betas, eps)`; Keras: `keras.optimizers.Adam()`.
+#[derive(Debug, Clone)]
+pub struct Adam {
+    pub learning_rate: f32,
+    pub beta_1: f32,
+    pub beta_2: f32,
+    pub epsilon: f32,
+    /// Updates made so far (for the bias correction).
+    pub step: u64,
+    /// First and second moment estimates, one pair per parameter tensor in visiting order.
+    moments: Vec<(Vec<f32>, Vec<f32>)>,
+}
+
+impl Default for Adam {
+    fn default() -> Self {
+        Adam::new(1e-3)
+    }
+}
+
+impl Adam {
+    pub fn new(learning_rate: f32) -> Self {
+        Adam { learning_rate, beta_1: 0.9, beta_2: 0.999, epsilon: 1e-7, step: 0, moments: Vec::new() }
+    }
+
+    /// One step down the gradients in `grads` for every trainable tensor of `model`.
+    pub fn update<M: TensorCollection<f32, Cpu>>(
+        &mut self,
+        model: &mut M,
+        grads: &mut Gradients<f32, Cpu>,
+    ) -> Result<()> {
+        self.step += 1;
+        let mut visitor = AdamStep { adam: self, grads, index: 0, scratch: Vec::new() };
+        M::iter_tensors(&mut RecursiveWalker { m: model, f: &mut visitor })?;
+        Ok(())
+    }
+
+    /// Saves the moments and the step count (safetensors), atomically.
+    pub fn save(&self, path: &Path, metadata: HashMap<String, String>) -> Result<()> {
+        let bytes: Vec<(String, Vec<u8>)> = self
+            .moments
+            .iter()
+            .enumerate()
+            .flat_map(|(i, (m, v))| [(format!("m.{i}"), to_bytes(m)), (format!("v.{i}"), to_bytes(v))])
+            .collect();
+        let views = bytes
+            .iter()
+            .map(|(n, b)| (n.clone(), TensorView::new(SafeDtype::F32, vec![b.len() / 4], b).unwrap()));
+        let mut meta = metadata;
+        meta.insert("step".into(), self.step.to_string());
+        meta.insert("learning_rate".into(), self.learning_rate.to_string());
+        let data = serialize(views, &Some(meta)).map_err(|e| Error::BadModel {
+            path: path.to_path_buf(),
+            problem: format!("could not be serialised: {e:?}"),
+            fix: String::new(),
+        })?;
+        write_atomic(path, &data)
+    }
+
+    /// Loads what [`Adam::save`] wrote; returns the file's metadata too.
+    pub fn load(path: &Path) -> Result<(Adam, HashMap<String, String>)> {
+        let bad = |problem: String| Error::BadModel {
+            path: path.to_path_buf(),
+            problem,
+            fix: "Start again without --resume, or restore the checkpoint folder.".into(),
+        };
+        let bytes = std::fs::read(path).map_err(Error::io("read", path))?;
+        let file = SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("is not a safetensors file ({e:?})")))?;
+        let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(format!("{e:?}")))?;
+        let meta = header.metadata().clone().unwrap_or_default();
+        let number = |key: &str| meta.get(key).and_then(|v| v.parse::<f64>().ok()).ok_or_else(|| bad(format!("has no `{key}`")));
+        let mut adam = Adam::new(number("learning_rate")? as f32);
+        adam.step = number("step")? as u64;
+        let read = |name: String| -> Result<Vec<f32>> {
+            let t = file.tensor(&name).map_err(|_| bad(format!("has no tensor `{name}`")))?;
+            Ok(t.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect())
+        };
+        for i in 0..file.names().len() / 2 {
+            adam.moments.push((read(format!("m.{i}"))?, read(format!("v.{i}"))?));
+        }
+        Ok((adam, meta))
+    }
+}
+
+fn to_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+struct AdamStep<'a> {
+    adam: &'a mut Adam,
+    grads: &'a mut Gradients<f32, Cpu>,
+    index: usize,
+    scratch: Vec<f32>,
+}
+
+impl TensorVisitor<f32, Cpu> for AdamStep<'_> {
+    type Viewer = ViewTensorMut;
+    type Err = CpuError;
+    type E2 = f32;
+    type D2 = Cpu;
+
+    fn visit<S: Shape>(
+        &mut self,
+        opts: TensorOptions<S, f32, Cpu>,
+        p: &mut Tensor<S, f32, Cpu>,
+    ) -> Result<Option<Tensor<S, f32, Cpu>>, CpuError> {
+        if !opts.do_gradient_update {
+            return Ok(None);
+        }
+        let n = p.shape().num_elements();
+        let a = &mut *self.adam;
+        if a.moments.len() == self.index {
+            a.moments.push((vec![0.0; n], vec![0.0; n]));
+        }
+        let (m, v) = &mut a.moments[self.index];
+        self.index += 1;
+        let g: &[f32] = self.grads.get_or_alloc_mut(&*p)?;
+        self.scratch.resize(n, 0.0);
+        p.copy_into(&mut self.scratch);
+        let t = a.step as i32;
+        let (b1, b2) = (a.beta_1, a.beta_2);
+        // The bias corrections folded into the step size, as Keras does (the paper's
+        // "epsilon hat" form).
+        let lr = a.learning_rate * (1.0 - b2.powi(t)).sqrt() / (1.0 - b1.powi(t));
+        let eps = a.epsilon;
+        for (((w, &g), m), v) in self.scratch.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+            *m = b1 * *m + (1.0 - b1) * g;
+            *v = b2 * *v + (1.0 - b2) * g * g;
+            *w -= lr * *m / (v.sqrt() + eps);
+        }
+        p.copy_from(&self.scratch);
+        Ok(None)
+    }
+}

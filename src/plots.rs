@@ -1,0 +1,316 @@
+//! Every picture of the lesson, drawn with plotters from values (a history, images, a model),
+//! never from files: the same function feeds `reports/*.png` and a notebook cell.
+//!
+//! Text uses DejaVu Sans, bundled in `assets/fonts/` (licence beside it), so pictures look the
+//! same on every machine, with or without system fonts.
+use std::sync::Once;
+
+use dfdx::prelude::*;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use crate::data::{Split, PIXELS, SIDE};
+use crate::history::History;
+use crate::layers::{Conv2D, MaxPool2D};
+
+static FONT: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
+static REGISTER: Once = Once::new();
+
+fn register_font() {
+    REGISTER.call_once(|| {
+        plotters::style::register_font("sans-serif", FontStyle::Normal, FONT)
+            .map_err(|_| ())
+            .expect("the bundled DejaVu Sans is a valid font");
+    });
+}
+
+/// An RGB picture in memory.
+#[derive(Clone)]
+pub struct Picture {
+    pub width: u32,
+    pub height: u32,
+    /// `width * height * 3` bytes, row by row.
+    pub rgb: Vec<u8>,
+}
+
+impl Picture {
+    /// Encodes the picture as PNG.
+    pub fn png(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        image::codecs::png::PngEncoder::new(&mut out)
+            .write_image(&self.rgb, self.width, self.height, image::ColorType::Rgb8)
+            .expect("encoding an in-memory RGB buffer as PNG cannot fail");
+        out
+    }
+}
+
+use image::ImageEncoder;
+
+type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
+
+/// Draws on a white canvas of `width x height` with `draw`, and returns the picture.
+fn canvas(width: u32, height: u32, draw: impl FnOnce(&Area) -> Result<(), String>) -> Picture {
+    register_font();
+    let mut rgb = vec![255u8; (width * height * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (width, height)).into_drawing_area();
+        root.fill(&WHITE).unwrap();
+        draw(&root).unwrap_or_else(|e| panic!("drawing failed: {e}"));
+        root.present().unwrap();
+    }
+    Picture { width, height, rgb }
+}
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+fn font(size: u32) -> TextStyle<'static> {
+    ("sans-serif", size).into_font().color(&BLACK)
+}
+
+fn centered(size: u32) -> TextStyle<'static> {
+    font(size).pos(Pos::new(HPos::Center, VPos::Center))
+}
+
+const BLUE: RGBColor = RGBColor(31, 119, 180);
+const ORANGE: RGBColor = RGBColor(255, 127, 14);
+
+/// One metric per epoch, training and test, as Keras's lesson plots them.
+fn epoch_chart(history: &History, title: &str, metric: &str, train: fn(&crate::history::Epoch) -> f64, test: fn(&crate::history::Epoch) -> f64, legend_low: bool) -> Picture {
+    canvas(800, 500, |root| {
+        let n = history.epochs.len().max(1);
+        let values: Vec<f64> = history.epochs.iter().flat_map(|e| [train(e), test(e)]).collect();
+        let (lo, hi) = values.iter().fold((f64::MAX, f64::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+        let (lo, hi) = if values.is_empty() { (0.0, 1.0) } else { (lo, hi) };
+        let pad = ((hi - lo) * 0.08).max(1e-3);
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, font(24))
+            .margin(20)
+            .x_label_area_size(45)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0.5f64..n as f64 + 0.5, (lo - pad)..(hi + pad))
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .y_desc(metric)
+            .x_labels(n.min(20))
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_label_formatter(&|y| format!("{y:.3}"))
+            .label_style(font(14))
+            .axis_desc_style(font(16))
+            .draw()
+            .map_err(err)?;
+        for (name, color, f) in [("train", BLUE, train), ("test", ORANGE, test)] {
+            let points: Vec<(f64, f64)> = history.epochs.iter().map(|e| (e.epoch as f64, f(e))).collect();
+            chart
+                .draw_series(LineSeries::new(points.clone(), color.stroke_width(3)))
+                .map_err(err)?
+                .label(name)
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(3)));
+            chart.draw_series(points.into_iter().map(|p| Circle::new(p, 4, color.filled()))).map_err(err)?;
+        }
+        chart
+            .configure_series_labels()
+            .position(if legend_low { SeriesLabelPosition::LowerRight } else { SeriesLabelPosition::UpperRight })
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .label_font(font(16))
+            .draw()
+            .map_err(err)?;
+        Ok(())
+    })
+}
+
+/// Accuracy per epoch on the training and test sets.
+pub fn accuracy_chart(history: &History) -> Picture {
+    epoch_chart(history, "Accuracy per epoch", "accuracy", |e| e.accuracy, |e| e.val_accuracy, true)
+}
+
+/// Cross-entropy loss per epoch on the training and test sets.
+pub fn loss_chart(history: &History) -> Picture {
+    epoch_chart(history, "Loss per epoch", "loss (cross-entropy)", |e| e.loss, |e| e.val_loss, false)
+}
+
+/// Grey level for a 0..1 value: 0 black, 1 white.
+fn grey(v: f32) -> RGBColor {
+    let g = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+    RGBColor(g, g, g)
+}
+
+/// Blue for negative, white for zero, red for positive, scaled by `max_abs`.
+fn diverging(v: f32, max_abs: f32) -> RGBColor {
+    let t = (v / max_abs.max(1e-6)).clamp(-1.0, 1.0);
+    let fade = |c: u8, t: f32| (255.0 - (255.0 - c as f32) * t).round() as u8;
+    if t >= 0.0 {
+        RGBColor(fade(178, t), fade(24, t), fade(43, t))
+    } else {
+        RGBColor(fade(33, -t), fade(102, -t), fade(172, -t))
+    }
+}
+
+/// Fills a `cols x rows` grid of cells of `cell` pixels at `(x0, y0)` with `color(i)`.
+fn draw_cells(area: &Area, (x0, y0): (i32, i32), cols: usize, rows: usize, cell: i32, color: impl Fn(usize) -> RGBColor) -> Result<(), String> {
+    for r in 0..rows {
+        for c in 0..cols {
+            let (x, y) = (x0 + c as i32 * cell, y0 + r as i32 * cell);
+            area.draw(&Rectangle::new([(x, y), (x + cell, y + cell)], color(r * cols + c).filled())).map_err(err)?;
+        }
+    }
+    Ok(())
+}
+
+/// A digit as a grey picture, white ink on black as MNIST stores it.
+fn draw_digit(area: &Area, at: (i32, i32), pixels: &[u8], cell: i32) -> Result<(), String> {
+    draw_cells(area, at, SIDE, SIDE, cell, |i| grey(pixels[i] as f32 / 255.0))
+}
+
+/// A grid of the first `rows x cols` digits of `split`, each with its label.
+pub fn digits_grid(split: &Split, rows: usize, cols: usize) -> Picture {
+    let cell = 3;
+    let (tile_w, tile_h) = (SIDE as i32 * cell + 16, SIDE as i32 * cell + 34);
+    let (w, h) = (cols as i32 * tile_w + 16, rows as i32 * tile_h + 56);
+    canvas(w as u32, h as u32, |root| {
+        root.draw(&Text::new("Sample training digits and their labels", (w / 2, 24), centered(22))).map_err(err)?;
+        for i in 0..(rows * cols).min(split.len()) {
+            let (x, y) = (8 + (i % cols) as i32 * tile_w + 8, 48 + (i / cols) as i32 * tile_h);
+            root.draw(&Text::new(format!("{}", split.labels[i]), (x + tile_w / 2 - 8, y + 10), centered(18))).map_err(err)?;
+            draw_digit(root, (x, y + 24), split.image(i), cell)?;
+        }
+        Ok(())
+    })
+}
+
+/// One digit beside the 28x28 matrix of its 0-255 pixel values: what the computer sees.
+pub fn pixel_matrix(pixels: &[u8], label: u8) -> Picture {
+    assert_eq!(pixels.len(), PIXELS, "an MNIST image has 784 pixels");
+    let cell = 30;
+    let big = 10;
+    let left = SIDE as i32 * big;
+    let (w, h) = (left + 60 + SIDE as i32 * cell + 20, SIDE as i32 * cell + 90);
+    canvas(w as u32, h as u32, |root| {
+        root.draw(&Text::new(format!("A {label} as the computer sees it: 28 x 28 numbers from 0 (black) to 255 (white)"), (w / 2, 28), centered(22))).map_err(err)?;
+        let top = 65;
+        draw_digit(root, (20, top + (SIDE as i32 * cell - left) / 2), pixels, big)?;
+        let x0 = left + 60;
+        for (i, &p) in pixels.iter().enumerate() {
+            let (x, y) = (x0 + (i % SIDE) as i32 * cell, top + (i / SIDE) as i32 * cell);
+            root.draw(&Rectangle::new([(x, y), (x + cell, y + cell)], grey(p as f32 / 255.0).filled())).map_err(err)?;
+            root.draw(&Rectangle::new([(x, y), (x + cell, y + cell)], RGBColor(200, 200, 200))).map_err(err)?;
+            let ink = match p {
+                0 => RGBColor(90, 90, 90),
+                1..=127 => WHITE,
+                _ => BLACK,
+            };
+            root.draw(&Text::new(p.to_string(), (x + cell / 2, y + cell / 2), centered(11).color(&ink))).map_err(err)?;
+        }
+        Ok(())
+    })
+}
+
+/// The vertical-edge filter of the pooling picture: each output is (left column) - (right
+/// column) of a 3x3 patch, so it is positive on a stroke's right edge (ink on the left, dark on
+/// the right) and negative on its left edge.
+pub const VERTICAL_EDGE: [[f32; 3]; 3] = [[1.0, 0.0, -1.0], [1.0, 0.0, -1.0], [1.0, 0.0, -1.0]];
+
+/// A small grid of numbers for the 2x2 max-pooling picture.
+pub const POOL_EXAMPLE: [[f32; 4]; 4] = [[1.0, 3.0, 2.0, 1.0], [4.0, 6.0, 5.0, 0.0], [3.0, 1.0, 1.0, 2.0], [0.0, 2.0, 7.0, 4.0]];
+
+/// `image` (0-255) through a one-filter [`Conv2D`] holding `filter`, as the model's first
+/// layer would compute it: `[26 x 26]` responses.
+pub fn filter_response(image: &[u8], filter: [[f32; 3]; 3]) -> Vec<f32> {
+    let dev: Cpu = Default::default();
+    let conv = Conv2D::<1, 1, 3, f32, Cpu> { weight: dev.tensor([[filter]]), bias: dev.zeros() };
+    let x = dev.tensor_from_vec(image.iter().map(|&p| p as f32 / 255.0).collect(), (1usize, Const::<1>, Const::<28>, Const::<28>));
+    conv.forward(x).as_vec()
+}
+
+/// `values` (`side x side`, one channel) through [`MaxPool2D<2>`]: `side/2 x side/2` maxima.
+pub fn max_pool_2x2<const S: usize>(values: &[f32]) -> Vec<f32>
+where
+    Const<S>: crate::layers::dims::PoolOut<2>,
+{
+    let dev: Cpu = Default::default();
+    let x = dev.tensor_from_vec(values.to_vec(), (1usize, Const::<1>, Const::<S>, Const::<S>));
+    MaxPool2D::<2>.forward(x).as_vec()
+}
+
+/// Max pooling explained: a 4x4 grid of numbers whose 2x2 blocks become their maxima, then a
+/// real digit, its vertical-edge filter response, and that response after 2x2 pooling.
+pub fn pooling_illustration(pixels: &[u8]) -> Picture {
+    let grid: Vec<f32> = POOL_EXAMPLE.iter().flatten().copied().collect();
+    let pooled = max_pool_2x2::<4>(&grid);
+    let response = filter_response(pixels, VERTICAL_EDGE);
+    let response_pooled = max_pool_2x2::<26>(&response);
+    let max_abs = response.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let block = [RGBColor(198, 219, 239), RGBColor(253, 208, 162), RGBColor(199, 233, 192), RGBColor(218, 218, 235)];
+    let (w, h) = (1000, 760);
+    canvas(w, h, |root| {
+        root.draw(&Text::new("Max pooling (2x2): keep the highest value of each 2x2 block", (w as i32 / 2, 26), centered(24))).map_err(err)?;
+        // Top: the numbers.
+        let cell = 60;
+        let (gx, gy) = (170, 70);
+        for (i, &v) in grid.iter().enumerate() {
+            let (r, c) = (i / 4, i % 4);
+            let b = (r / 2) * 2 + c / 2;
+            let (x, y) = (gx + c as i32 * cell, gy + r as i32 * cell);
+            root.draw(&Rectangle::new([(x, y), (x + cell, y + cell)], block[b].filled())).map_err(err)?;
+            root.draw(&Rectangle::new([(x, y), (x + cell, y + cell)], BLACK.stroke_width(1))).map_err(err)?;
+            let is_max = v == pooled[b];
+            let style = if is_max { ("sans-serif", 26, FontStyle::Normal).into_font().color(&BLACK).pos(Pos::new(HPos::Center, VPos::Center)) } else { centered(20).color(&RGBColor(90, 90, 90)) };
+            root.draw(&Text::new(format!("{v:.0}"), (x + cell / 2, y + cell / 2), style)).map_err(err)?;
+            if is_max {
+                root.draw(&Circle::new((x + cell / 2, y + cell / 2), 20, BLACK.stroke_width(2))).map_err(err)?;
+            }
+        }
+        root.draw(&Text::new("->", (gx + 4 * cell + 70, gy + 2 * cell), centered(40))).map_err(err)?;
+        let px = gx + 4 * cell + 140;
+        for (b, &v) in pooled.iter().enumerate() {
+            let (x, y) = (px + (b % 2) as i32 * cell, gy + cell + (b / 2) as i32 * cell);
+            root.draw(&Rectangle::new([(x, y), (x + cell, y + cell)], block[b].filled())).map_err(err)?;
+            root.draw(&Rectangle::new([(x, y), (x + cell, y + cell)], BLACK.stroke_width(1))).map_err(err)?;
+            root.draw(&Text::new(format!("{v:.0}"), (x + cell / 2, y + cell / 2), centered(26))).map_err(err)?;
+        }
+        root.draw(&Text::new("4 x 4 input", (gx + 2 * cell, gy + 4 * cell + 20), centered(16))).map_err(err)?;
+        root.draw(&Text::new("2 x 2 output", (px + cell, gy + 4 * cell + 20), centered(16))).map_err(err)?;
+        // Bottom: a real digit.
+        let top = 420;
+        let panels: [(&str, i32); 3] = [("digit (28 x 28)", 8), ("vertical-edge filter (26 x 26)", 8), ("after 2x2 max pooling (13 x 13)", 16)];
+        for (k, (title, cell)) in panels.iter().enumerate() {
+            let x0 = 40 + k as i32 * 320;
+            root.draw(&Text::new(*title, (x0 + 112, top - 20), centered(16))).map_err(err)?;
+            match k {
+                0 => draw_digit(root, (x0, top), pixels, *cell)?,
+                1 => draw_cells(root, (x0 + 8, top + 8), 26, 26, *cell, |i| diverging(response[i], max_abs))?,
+                _ => draw_cells(root, (x0 + 8, top + 8), 13, 13, *cell, |i| diverging(response_pooled[i], max_abs))?,
+            }
+        }
+        root.draw(&Text::new("filter [[1, 0, -1], [1, 0, -1], [1, 0, -1]]: red on the right edge of a stroke, blue on its left edge", (w as i32 / 2, top + 250), centered(14))).map_err(err)?;
+        root.draw(&Text::new("max pooling keeps the highest (reddest) value of each 2x2 block: half the size, the strongest edges kept", (w as i32 / 2, top + 275), centered(14))).map_err(err)?;
+        Ok(())
+    })
+}
+
+/// Test digits with the model's prediction and its probability: green when right, red when
+/// wrong. `probabilities[i]` belongs to image `i` of `split`.
+pub fn predictions(split: &Split, probabilities: &[[f32; 10]], rows: usize, cols: usize) -> Picture {
+    let cell = 3;
+    let (tile_w, tile_h) = (SIDE as i32 * cell + 40, SIDE as i32 * cell + 62);
+    let (w, h) = (cols as i32 * tile_w + 20, rows as i32 * tile_h + 60);
+    canvas(w as u32, h as u32, |root| {
+        root.draw(&Text::new("Predictions on test digits (green: right, red: wrong)", (w / 2, 24), centered(22))).map_err(err)?;
+        for (i, p) in probabilities.iter().enumerate().take(rows * cols) {
+            let (x, y) = (10 + (i % cols) as i32 * tile_w + 20, 50 + (i / cols) as i32 * tile_h);
+            let guess = crate::model::argmax(p);
+            let right = guess == split.labels[i] as usize;
+            let color = if right { RGBColor(0, 130, 0) } else { RGBColor(200, 0, 0) };
+            draw_digit(root, (x, y), split.image(i), cell)?;
+            let cx = x + SIDE as i32 * cell / 2;
+            root.draw(&Text::new(format!("{guess} ({:.1}%)", p[guess] * 100.0), (cx, y + SIDE as i32 * cell + 14), centered(15).color(&color))).map_err(err)?;
+            root.draw(&Text::new(format!("label {}", split.labels[i]), (cx, y + SIDE as i32 * cell + 32), centered(12))).map_err(err)?;
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,258 @@
+//! Training in Keras words: `fit` for some epochs, keeping a `History`; `evaluate` on test data;
+//! a checkpoint after every epoch so that an interrupted run can resume.
+use std::{
+    collections::HashMap,
+    fs,
+    io::Write,
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use dfdx::prelude::*;
+
+use crate::data::{Split, CLASSES};
+use crate::error::{Error, Result};
+use crate::history::{Epoch, History};
+use crate::model::{self, argmax, Model};
+use crate::optim::Adam;
+
+/// How to train: the lesson's settings by default (10 epochs, batches of 32, Adam 1e-3).
+#[derive(Debug, Clone)]
+pub struct FitConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Seeds the initial weights (see [`model::device`]) and each epoch's shuffle.
+    pub seed: u64,
+    pub learning_rate: f32,
+    /// Draw a progress bar on standard error.
+    pub verbose: bool,
+    /// Where to keep a checkpoint after every epoch (none if `None`).
+    pub checkpoint_dir: Option<PathBuf>,
+}
+
+impl Default for FitConfig {
+    fn default() -> Self {
+        FitConfig { epochs: 10, batch_size: 32, seed: 0, learning_rate: 1e-3, verbose: true, checkpoint_dir: None }
+    }
+}
+
+/// Test-set figures: mean cross-entropy and share classified correctly.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Evaluation {
+    pub loss: f64,
+    pub accuracy: f64,
+}
+
+/// Everything a run needs to continue: the weights, the optimiser's state, the history so far.
+pub struct Checkpoint {
+    pub model: Model,
+    pub optimizer: Adam,
+    pub history: History,
+}
+
+impl Checkpoint {
+    /// A fresh start: random weights from `cfg.seed`, an empty history.
+    pub fn new(cfg: &FitConfig) -> Checkpoint {
+        Checkpoint {
+            model: model::build(&model::device(cfg.seed)),
+            optimizer: Adam::new(cfg.learning_rate),
+            history: History::default(),
+        }
+    }
+}
+
+/// The shuffle seed of `epoch` (1-based): a function of the run's seed, so that a resumed run
+/// shuffles exactly as an uninterrupted one.
+fn epoch_seed(seed: u64, epoch: usize) -> u64 {
+    seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(epoch as u64)
+}
+
+/// Trains `run` until its history has `cfg.epochs` epochs, evaluating on `test` after each
+/// epoch (Keras's `validation_data`). Calls `on_epoch` after each epoch, after the checkpoint.
+pub fn fit(
+    run: &mut Checkpoint,
+    train: &Split,
+    test: &Split,
+    cfg: &FitConfig,
+    mut on_epoch: impl FnMut(&Epoch),
+) -> Result<()> {
+    if cfg.batch_size == 0 {
+        return Err(Error::Usage("the batch size must be at least 1".into()));
+    }
+    if train.is_empty() {
+        return Err(Error::Usage("there are no training images to fit on".into()));
+    }
+    let dev = run.model.0 .0.weight.device().clone();
+    let mut grads = run.model.alloc_grads();
+    for epoch in run.history.epochs.len() + 1..=cfg.epochs {
+        if cfg.verbose {
+            eprintln!("Epoch {epoch}/{}", cfg.epochs);
+        }
+        let batches = train.shuffled_batches(cfg.batch_size, epoch_seed(cfg.seed, epoch));
+        let mut bar = Progress::new(batches.len(), cfg.verbose);
+        let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
+        let start = Instant::now();
+        for (step, indices) in batches.iter().enumerate() {
+            let (x, y) = train.batch(&dev, indices);
+            let logits = run.model.forward_mut(x.traced(grads));
+            let scores = logits.as_vec();
+            let loss = cross_entropy_with_logits_loss(logits, y);
+            loss_sum += loss.array() as f64 * indices.len() as f64;
+            correct += scores
+                .chunks_exact(CLASSES)
+                .zip(indices)
+                .filter(|(s, &i)| argmax(s) == train.labels[i] as usize)
+                .count();
+            seen += indices.len();
+            grads = loss.backward();
+            run.optimizer.update(&mut run.model, &mut grads)?;
+            run.model.zero_grads(&mut grads);
+            bar.update(step + 1, start.elapsed(), loss_sum / seen as f64, correct as f64 / seen as f64);
+        }
+        let seconds = start.elapsed().as_secs_f64();
+        let val = evaluate(&run.model, test);
+        let row = Epoch {
+            epoch,
+            loss: loss_sum / seen as f64,
+            accuracy: correct as f64 / seen as f64,
+            val_loss: val.loss,
+            val_accuracy: val.accuracy,
+            seconds,
+        };
+        bar.finish(&row);
+        run.history.epochs.push(row);
+        if let Some(dir) = &cfg.checkpoint_dir {
+            save_checkpoint(dir, run, cfg, train.len())?;
+        }
+        on_epoch(&row);
+    }
+    Ok(())
+}
+
+/// Mean cross-entropy and accuracy of `model` on `split` (Keras's `model.evaluate`).
+pub fn evaluate(model: &Model, split: &Split) -> Evaluation {
+    let dev = model.0 .0.weight.device().clone();
+    let (mut loss, mut correct) = (0.0f64, 0usize);
+    for start in (0..split.len()).step_by(1000) {
+        let end = (start + 1000).min(split.len());
+        let (x, _) = split.range(&dev, start..end);
+        let scores = model.forward(x).as_vec();
+        for (s, &label) in scores.chunks_exact(CLASSES).zip(&split.labels[start..end]) {
+            let max = s.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;
+            let log_sum: f64 = s.iter().map(|&v| (v as f64 - max).exp()).sum::<f64>().ln() + max;
+            loss += log_sum - s[label as usize] as f64;
+            correct += (argmax(s) == label as usize) as usize;
+        }
+    }
+    let n = split.len().max(1) as f64;
+    Evaluation { loss: loss / n, accuracy: correct as f64 / n }
+}
+
+const MODEL_FILE: &str = "model.safetensors";
+const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+const HISTORY_FILE: &str = "history.csv";
+
+/// The settings a checkpoint must share with the run that resumes it.
+fn run_signature(cfg: &FitConfig, train_len: usize) -> HashMap<String, String> {
+    HashMap::from([
+        ("seed".to_string(), cfg.seed.to_string()),
+        ("batch_size".to_string(), cfg.batch_size.to_string()),
+        ("train_images".to_string(), train_len.to_string()),
+    ])
+}
+
+/// Writes `dir/epoch-NNN/` (model, optimiser, history) through a temporary folder renamed into
+/// place, so a crash leaves either the whole checkpoint or none of it; then removes older ones.
+pub fn save_checkpoint(dir: &Path, run: &Checkpoint, cfg: &FitConfig, train_len: usize) -> Result<()> {
+    let epoch = run.history.epochs.len();
+    let tmp = dir.join(format!(".epoch-{epoch:03}.tmp-{}", std::process::id()));
+    let done = dir.join(format!("epoch-{epoch:03}"));
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir_all(&tmp).map_err(Error::io("create folder", &tmp))?;
+    model::save(&run.model, &tmp.join(MODEL_FILE))?;
+    run.optimizer.save(&tmp.join(OPTIMIZER_FILE), run_signature(cfg, train_len))?;
+    run.history.save_csv(&tmp.join(HISTORY_FILE))?;
+    let _ = fs::remove_dir_all(&done);
+    fs::rename(&tmp, &done).map_err(Error::io("rename", &tmp))?;
+    for old in checkpoints(dir)? {
+        if old != done {
+            let _ = fs::remove_dir_all(old);
+        }
+    }
+    Ok(())
+}
+
+/// Complete checkpoint folders in `dir`, oldest first.
+fn checkpoints(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut found: Vec<PathBuf> = match fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("epoch-")))
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(Error::io("read folder", dir)(e)),
+    };
+    found.sort();
+    Ok(found)
+}
+
+/// The latest checkpoint in `dir`, if any, checked against `cfg`: a checkpoint of another seed,
+/// batch size or training set cannot continue this run.
+pub fn load_checkpoint(dir: &Path, cfg: &FitConfig, train_len: usize) -> Result<Option<Checkpoint>> {
+    let Some(latest) = checkpoints(dir)?.pop() else { return Ok(None) };
+    let (optimizer, meta) = Adam::load(&latest.join(OPTIMIZER_FILE))?;
+    for (key, want) in run_signature(cfg, train_len) {
+        let have = meta.get(&key).cloned().unwrap_or_default();
+        if have != want {
+            let flag = key.replace('_', "-");
+            return Err(Error::BadModel {
+                path: latest.clone(),
+                problem: format!("this checkpoint was made with {key} = {have}, but this run has {want}"),
+                fix: format!(
+                    "Resume with the same settings (--{flag} {have}), or start afresh without --resume."
+                ),
+            });
+        }
+    }
+    let history = History::load_csv(&latest.join(HISTORY_FILE))?;
+    let model = model::load(&latest.join(MODEL_FILE))?;
+    Ok(Some(Checkpoint { model, optimizer, history }))
+}
+
+/// A Keras-style progress bar on standard error, redrawn at most ten times a second.
+struct Progress {
+    total: usize,
+    enabled: bool,
+    last: Option<Instant>,
+}
+
+impl Progress {
+    fn new(total: usize, enabled: bool) -> Self {
+        Progress { total, enabled, last: None }
+    }
+
+    fn update(&mut self, done: usize, elapsed: Duration, loss: f64, accuracy: f64) {
+        if !self.enabled || (done < self.total && self.last.is_some_and(|t| t.elapsed() < Duration::from_millis(100))) {
+            return;
+        }
+        self.last = Some(Instant::now());
+        let width = 30;
+        let filled = done * width / self.total.max(1);
+        let bar: String = (0..width)
+            .map(|i| if i < filled { '=' } else if i == filled { '>' } else { '.' })
+            .collect();
+        let digits = self.total.to_string().len();
+        eprint!(
+            "\r{done:>digits$}/{} [{bar}] {:.0}s - loss: {loss:.4} - accuracy: {accuracy:.4}",
+            self.total,
+            elapsed.as_secs_f64()
+        );
+        let _ = std::io::stderr().flush();
+    }
+
+    fn finish(&self, e: &Epoch) {
+        if self.enabled {
+            eprintln!(" - val_loss: {:.4} - val_accuracy: {:.4}", e.val_loss, e.val_accuracy);
+        }
+    }
+}

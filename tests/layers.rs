@@ -1,0 +1,153 @@
+//! The layers' numbers: forward against plain loops, gradients against finite differences.
+use dfdx::prelude::*;
+use mnist_cnn::layers::{Conv2D, Flatten, MaxPool2D};
+use rand::{rngs::StdRng, Rng, SeedableRng};
+
+const B: usize = 2;
+const IN: usize = 2;
+const OUT: usize = 3;
+const K: usize = 3;
+const H: usize = 7;
+const W: usize = 6;
+
+fn random(n: usize, rng: &mut StdRng) -> Vec<f32> {
+    (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect()
+}
+
+fn conv_layer(dev: &Cpu, w: &[f32], b: &[f32]) -> Conv2D<IN, OUT, K, f32, Cpu> {
+    let mut conv: Conv2D<IN, OUT, K, f32, Cpu> = dev.build_module::<mnist_cnn::layers::builder::Conv2D<IN, OUT, K>, f32>();
+    conv.weight.copy_from(w);
+    conv.bias.copy_from(b);
+    conv
+}
+
+/// The textbook definition, six nested loops.
+fn conv_reference(x: &[f32], w: &[f32], b: &[f32]) -> Vec<f32> {
+    let (ho, wo) = (H - K + 1, W - K + 1);
+    let mut y = vec![0.0; B * OUT * ho * wo];
+    for n in 0..B {
+        for o in 0..OUT {
+            for r in 0..ho {
+                for c in 0..wo {
+                    let mut s = b[o];
+                    for i in 0..IN {
+                        for ky in 0..K {
+                            for kx in 0..K {
+                                s += w[((o * IN + i) * K + ky) * K + kx] * x[((n * IN + i) * H + r + ky) * W + c + kx];
+                            }
+                        }
+                    }
+                    y[((n * OUT + o) * ho + r) * wo + c] = s;
+                }
+            }
+        }
+    }
+    y
+}
+
+fn close(a: &[f32], b: &[f32], tol: f32) {
+    assert_eq!(a.len(), b.len());
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!((x - y).abs() <= tol * (1.0 + y.abs()), "element {i}: {x} vs {y}");
+    }
+}
+
+#[test]
+fn conv_forward_matches_plain_loops() {
+    let mut rng = StdRng::seed_from_u64(1);
+    let (x, w, b) = (random(B * IN * H * W, &mut rng), random(OUT * IN * K * K, &mut rng), random(OUT, &mut rng));
+    let dev: Cpu = Default::default();
+    let conv = conv_layer(&dev, &w, &b);
+    let xt = dev.tensor_from_vec(x.clone(), (B, Const::<IN>, Const::<H>, Const::<W>));
+    let y = conv.forward(xt);
+    assert_eq!(y.shape().concrete(), [B, OUT, H - K + 1, W - K + 1]);
+    close(&y.as_vec(), &conv_reference(&x, &w, &b), 1e-5);
+}
+
+/// `L = sum(conv(x) * r)`: its gradient by backprop, and by central differences of the
+/// reference, for the weights, the bias and the input.
+#[test]
+fn conv_gradients_match_finite_differences() {
+    let mut rng = StdRng::seed_from_u64(2);
+    let (x, w, b) = (random(B * IN * H * W, &mut rng), random(OUT * IN * K * K, &mut rng), random(OUT, &mut rng));
+    let r = random(B * OUT * (H - K + 1) * (W - K + 1), &mut rng);
+    let dev: Cpu = Default::default();
+    let conv = conv_layer(&dev, &w, &b);
+    let xt = dev.tensor_from_vec(x.clone(), (B, Const::<IN>, Const::<H>, Const::<W>));
+    let rt = dev.tensor_from_vec(r.clone(), (B, Const::<OUT>, Const::<{ H - K + 1 }>, Const::<{ W - K + 1 }>));
+    let grads = (conv.forward(xt.leaky_trace()) * rt).sum().backward();
+    let loss = |x: &[f32], w: &[f32], b: &[f32]| -> f64 {
+        conv_reference(x, w, b).iter().zip(&r).map(|(y, r)| (*y as f64) * (*r as f64)).sum()
+    };
+    let numeric = |which: usize| -> Vec<f32> {
+        let base = [x.clone(), w.clone(), b.clone()];
+        (0..base[which].len())
+            .map(|i| {
+                let eps = 1e-2;
+                let (mut up, mut down) = (base.clone(), base.clone());
+                up[which][i] += eps;
+                down[which][i] -= eps;
+                ((loss(&up[0], &up[1], &up[2]) - loss(&down[0], &down[1], &down[2])) / (2.0 * eps as f64)) as f32
+            })
+            .collect()
+    };
+    close(&grads.get(&xt).as_vec(), &numeric(0), 1e-3);
+    close(&grads.get(&conv.weight).as_vec(), &numeric(1), 1e-3);
+    close(&grads.get(&conv.bias).as_vec(), &numeric(2), 1e-3);
+}
+
+#[test]
+fn max_pool_keeps_each_blocks_maximum_and_routes_its_gradient() {
+    let dev: Cpu = Default::default();
+    #[rustfmt::skip]
+    let grid = [1., 3., 2., 1., 9.,
+                4., 6., 5., 0., 9.,
+                3., 1., 1., 2., 9.,
+                0., 2., 7., 4., 9.,
+                9., 9., 9., 9., 9.];
+    let x = dev.tensor_from_vec(grid.to_vec(), (1usize, Const::<1>, Const::<5>, Const::<5>));
+    let y = MaxPool2D::<2>.forward(x.leaky_trace());
+    // 5x5 -> 2x2: the odd last row and column are dropped, as in Keras and PyTorch.
+    assert_eq!(y.shape().concrete(), [1, 1, 2, 2]);
+    assert_eq!(y.as_vec(), vec![6., 5., 3., 7.]);
+    let weights = dev.tensor_from_vec(vec![1., 10., 100., 1000.], (1usize, Const::<1>, Const::<2>, Const::<2>));
+    let grads = (y * weights).sum().backward();
+    let mut expected = vec![0.0; 25];
+    expected[6] = 1.;
+    expected[7] = 10.;
+    expected[10] = 100.;
+    expected[17] = 1000.;
+    assert_eq!(grads.get(&x).as_vec(), expected);
+}
+
+#[test]
+fn max_pool_3x3_matches_plain_loops() {
+    let mut rng = StdRng::seed_from_u64(3);
+    let x = random(2 * 4 * 9 * 9, &mut rng);
+    let dev: Cpu = Default::default();
+    let y = MaxPool2D::<3>.forward(dev.tensor_from_vec(x.clone(), (2usize, Const::<4>, Const::<9>, Const::<9>)));
+    let mut want = Vec::new();
+    for p in 0..8 {
+        for r in 0..3 {
+            for c in 0..3 {
+                let mut m = f32::MIN;
+                for dy in 0..3 {
+                    for dx in 0..3 {
+                        m = m.max(x[p * 81 + (3 * r + dy) * 9 + 3 * c + dx]);
+                    }
+                }
+                want.push(m);
+            }
+        }
+    }
+    assert_eq!(y.as_vec(), want);
+}
+
+#[test]
+fn flatten_lays_channels_out_in_order() {
+    let dev: Cpu = Default::default();
+    let data: Vec<f32> = (0..2 * 3 * 4 * 4).map(|v| v as f32).collect();
+    let x = dev.tensor_from_vec(data.clone(), (2usize, Const::<3>, Const::<4>, Const::<4>));
+    let y: Tensor<(usize, Const<48>), f32, Cpu> = Flatten.forward(x);
+    assert_eq!(y.as_vec(), data);
+}

@@ -1,0 +1,91 @@
+//! The lesson's model: its summary, its probabilities, and its file.
+mod common;
+use common::*;
+use dfdx::nn::builders::{Linear, ReLU};
+use dfdx::prelude::*;
+use mnist_cnn::layers::{builder::Conv2D, Flatten, MaxPool2D};
+use mnist_cnn::{data, model, Error};
+
+#[test]
+fn summary_matches_keras() {
+    let s = model::summary(&model::build(&model::device(0)));
+    let rows: Vec<(Vec<usize>, usize)> = s.layers.iter().map(|l| (l.shape.clone(), l.params)).collect();
+    assert_eq!(
+        rows,
+        [
+            (vec![32, 26, 26], 320),
+            (vec![32, 13, 13], 0),
+            (vec![5408], 0),
+            (vec![128], 692_352),
+            (vec![10], 1_290)
+        ]
+    );
+    assert_eq!(s.total_params(), 693_962);
+    assert!(s.to_string().contains("Total params: 693,962"));
+}
+
+#[test]
+fn probabilities_sum_to_one() {
+    let m = data::load(&bundled()).unwrap();
+    let net = model::build(&model::device(3));
+    let dev = model::device(0);
+    for p in model::probabilities(&net, m.test.range(&dev, 0..20).0) {
+        assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+        assert!(p.iter().all(|&v| v > 0.0));
+    }
+}
+
+#[test]
+fn saved_model_loads_with_the_same_weights() {
+    let dir = temp_dir("model-roundtrip");
+    let path = dir.join("m.safetensors");
+    let net = model::build(&model::device(5));
+    model::save(&net, &path).unwrap();
+    let back = model::load(&path).unwrap();
+    assert_eq!(back.0 .0.weight.as_vec(), net.0 .0.weight.as_vec());
+    assert_eq!(back.3 .0.weight.as_vec(), net.3 .0.weight.as_vec());
+    assert_eq!(back.4.bias.as_vec(), net.4.bias.as_vec());
+    // Nothing but the file itself is left behind (the write went through a renamed temp file).
+    let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, ["m.safetensors"]);
+}
+
+#[test]
+fn corrupt_model_file_is_a_clear_error() {
+    let dir = temp_dir("model-corrupt");
+    let path = dir.join("m.safetensors");
+    model::save(&model::build(&model::device(0)), &path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 3]).unwrap();
+    let err = model::load(&path).unwrap_err();
+    assert!(matches!(err, Error::BadModel { .. }));
+    assert!(err.to_string().contains("is not a safetensors model file"), "{err}");
+    std::fs::write(&path, b"hello").unwrap();
+    assert!(model::load(&path).unwrap_err().to_string().contains("is not a safetensors model file"));
+    let out = cli(&["evaluate", "--model", path.to_str().unwrap()]);
+    assert_clean_failure(&out, "is not a safetensors model file");
+}
+
+/// Same layer names, 16 filters instead of 32: every tensor is there, with other shapes.
+type Narrower = ((Conv2D<1, 16, 3>, ReLU), MaxPool2D<2>, Flatten, (Linear<2704, 128>, ReLU), Linear<128, 10>);
+
+#[test]
+fn model_file_of_another_shape_is_a_clear_error() {
+    let dir = temp_dir("model-shape");
+    let path = dir.join("narrow.safetensors");
+    let dev: Cpu = Default::default();
+    dev.build_module::<Narrower, f32>().save_safetensors(&path).unwrap();
+    let err = model::load(&path).unwrap_err().to_string();
+    assert!(err.contains("tensor `0.0.weight` has shape [16, 1, 3, 3], but this model needs [32, 1, 3, 3]"), "{err}");
+    let out = cli(&["evaluate", "--model", path.to_str().unwrap()]);
+    assert_clean_failure(&out, "it was saved by another model");
+    let other = dir.join("linear.safetensors");
+    dev.build_module::<Linear<4, 2>, f32>().save_safetensors(&other).unwrap();
+    assert!(model::load(&other).unwrap_err().to_string().contains("has no tensor `0.0.weight`"));
+}
+
+#[test]
+fn missing_model_file_says_to_train_first() {
+    let out = cli(&["evaluate", "--model", "/no/such/model.safetensors"]);
+    assert_clean_failure(&out, "mnist-cnn train");
+}

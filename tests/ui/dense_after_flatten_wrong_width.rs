@@ -1,0 +1,13 @@
+// Flatten gives 32 * 13 * 13 = 5408 values; a Dense layer expecting 5000 cannot follow it.
+use dfdx::nn::builders::{Linear, ReLU};
+use dfdx::prelude::*;
+use mnist_cnn::layers::{builder::Conv2D, Flatten, MaxPool2D};
+
+type Wrong = ((Conv2D<1, 32, 3>, ReLU), MaxPool2D<2>, Flatten, Linear<5000, 10>);
+
+fn main() {
+    let dev: Cpu = Default::default();
+    let model = dev.build_module::<Wrong, f32>();
+    let x: Tensor<(usize, Const<1>, Const<28>, Const<28>), f32, Cpu> = dev.zeros_like(&(1, Const, Const, Const));
+    let _ = model.forward(x);
+}
