@@ -18,7 +18,7 @@ use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::fsutil::write_atomic;
+use crate::fsutil::{self, write_atomic};
 
 /// Image side in pixels.
 pub const SIDE: usize = 28;
@@ -213,10 +213,7 @@ fn hex_sha256(bytes: &[u8]) -> String {
 fn unpack(dir: &Path, name: &str, expected: Option<&str>, cache: &Path) -> Result<(PathBuf, Vec<u8>)> {
     let gz = dir.join(format!("{name}.gz"));
     let restore = "Restore it with `git checkout -- data/mnist` (or copy the original MNIST file there).";
-    let packed = fs::read(&gz).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::MissingData { path: gz.clone(), fix: restore.to_string() },
-        _ => Error::io("read", &gz)(e),
-    })?;
+    let packed = fsutil::read(&gz, restore)?;
     let raw = cache.join(format!("{name}-{}", &hex_sha256(&packed)[..16]));
     let verify = |content: &[u8]| -> Result<()> {
         match expected {

@@ -14,6 +14,14 @@ pub(crate) fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
 }
 
+/// Reads a whole file; a missing one is [`Error::MissingData`] with `fix` as its advice.
+pub(crate) fn read(path: &Path, fix: &str) -> Result<Vec<u8>> {
+    fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::MissingData { path: path.to_path_buf(), fix: fix.to_string() },
+        _ => Error::io("read", path)(e),
+    })
+}
+
 /// Creates the parent folder of `path` if needed.
 pub(crate) fn ensure_parent(path: &Path) -> Result<()> {
     match path.parent() {

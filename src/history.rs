@@ -4,7 +4,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::fsutil::write_atomic;
+use crate::fsutil::{self, write_atomic};
 
 /// One epoch's figures, named as Keras names them.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -52,13 +52,7 @@ impl History {
     /// Reads a history written by [`History::save_csv`].
     pub fn load_csv(path: &Path) -> Result<History> {
         let bad = |problem: String| Error::BadHistory { path: path.to_path_buf(), problem };
-        let text = std::fs::read(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::MissingData {
-                path: path.to_path_buf(),
-                fix: "Train first with `mnist-cnn train`, which writes it.".into(),
-            },
-            _ => Error::io("read", path)(e),
-        })?;
+        let text = fsutil::read(path, "Train first with `mnist-cnn train`, which writes it.")?;
         let mut epochs = Vec::new();
         for (i, row) in csv::Reader::from_reader(&text[..]).deserialize::<Epoch>().enumerate() {
             let e = row.map_err(|e| bad(format!("row {} is not an epoch: {e}", i + 1)))?;

@@ -25,8 +25,10 @@ mod fsutil;
 pub mod history;
 pub mod layers;
 pub mod model;
+pub mod notebook;
 pub mod optim;
 pub mod plots;
+pub mod predict;
 pub mod report;
 pub mod train;
 

@@ -7,7 +7,7 @@ use ::safetensors::tensor::{Dtype as SafeDtype, SafeTensors};
 
 use crate::data::{Images, CLASSES, SIDE};
 use crate::error::{Error, Result};
-use crate::fsutil::write_atomic_with;
+use crate::fsutil::{self, write_atomic_with};
 use crate::layers::{builder::Conv2D, Flatten, MaxPool2D};
 
 /// The lesson's network, layer by layer as Keras lists it; the comments give each output shape.
@@ -145,13 +145,7 @@ pub fn load_into<M: TensorCollection<f32, Cpu>>(model: &mut M, path: &Path) -> R
         problem,
         fix: "Train a model with `mnist-cnn train`, or point --model at a file that it saved.".into(),
     };
-    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::MissingData {
-            path: path.to_path_buf(),
-            fix: "Train a model first with `mnist-cnn train` (or point --model at one).".into(),
-        },
-        _ => Error::io("read", path)(e),
-    })?;
+    let bytes = fsutil::read(path, "Train a model first with `mnist-cnn train` (or point --model at one).")?;
     let file = SafeTensors::deserialize(&bytes)
         .map_err(|e| bad(format!("is not a safetensors model file ({e:?}); it may be truncated or corrupt")))?;
     let mut staged = Vec::new();

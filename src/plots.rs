@@ -314,3 +314,99 @@ pub fn predictions(split: &Split, probabilities: &[[f32; 10]], rows: usize, cols
         Ok(())
     })
 }
+
+/// A convolution explained: a digit, a 3x3 filter as numbers, and the filter's response at every
+/// position (red positive, blue negative), computed by the model's own [`Conv2D`].
+pub fn convolution_illustration(pixels: &[u8], filter: [[f32; 3]; 3]) -> Picture {
+    let response = filter_response(pixels, filter);
+    let max_abs = response.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let (w, h) = (980, 380);
+    canvas(w, h, |root| {
+        root.draw(&Text::new("Convolution: a 3x3 filter slides over the image; each output is a weighted sum of 9 pixels", (w as i32 / 2, 24), centered(20))).map_err(err)?;
+        let top = 80;
+        root.draw(&Text::new("digit (28 x 28)", (152, top - 20), centered(16))).map_err(err)?;
+        draw_digit(root, (40, top), pixels, 8)?;
+        root.draw(&Text::new("filter (3 x 3)", (415, top - 20), centered(16))).map_err(err)?;
+        let cell = 50;
+        for (i, &v) in filter.iter().flatten().enumerate() {
+            let (x, y) = (340 + (i % 3) as i32 * cell, top + 40 + (i / 3) as i32 * cell);
+            root.draw(&Rectangle::new([(x, y), (x + cell, y + cell)], diverging(v, 1.5).filled())).map_err(err)?;
+            root.draw(&Rectangle::new([(x, y), (x + cell, y + cell)], BLACK.stroke_width(1))).map_err(err)?;
+            root.draw(&Text::new(format!("{v}"), (x + cell / 2, y + cell / 2), centered(20))).map_err(err)?;
+        }
+        root.draw(&Text::new("response (26 x 26)", (760, top - 20), centered(16))).map_err(err)?;
+        draw_cells(root, (656, top + 8), 26, 26, 8, |i| diverging(response[i], max_abs))?;
+        root.draw(&Text::new("28 - 3 + 1 = 26 positions per side, no padding; red: positive, blue: negative", (w as i32 / 2, top + 250), centered(14))).map_err(err)?;
+        Ok(())
+    })
+}
+
+/// ReLU, `max(0, x)`: negative inputs become 0, positive ones pass unchanged.
+pub fn relu_chart() -> Picture {
+    canvas(600, 400, |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption("ReLU(x) = max(0, x)", font(22))
+            .margin(20)
+            .x_label_area_size(40)
+            .y_label_area_size(50)
+            .build_cartesian_2d(-3.0f64..3.0, -1.0f64..3.0)
+            .map_err(err)?;
+        chart.configure_mesh().x_desc("x").y_desc("ReLU(x)").label_style(font(14)).axis_desc_style(font(16)).draw().map_err(err)?;
+        let xs = (0..=120).map(|i| -3.0 + i as f64 * 0.05);
+        chart.draw_series(LineSeries::new(xs.map(|x| (x, x.max(0.0))), BLUE.stroke_width(3))).map_err(err)?;
+        Ok(())
+    })
+}
+
+/// Ten probabilities as bars, one per digit, the largest highlighted.
+pub fn probability_bars(probabilities: &[f32], title: &str) -> Picture {
+    canvas(600, 360, |root| draw_bars(root, probabilities, title, None))
+}
+
+fn draw_bars(area: &Area, probabilities: &[f32], title: &str, label: Option<u8>) -> Result<(), String> {
+    let best = crate::model::argmax(probabilities);
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, font(18))
+        .margin(12)
+        .x_label_area_size(30)
+        .y_label_area_size(45)
+        .build_cartesian_2d((0..probabilities.len() as u32 - 1).into_segmented(), 0.0f32..1.0)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_desc(if label.is_some() { "digit" } else { "class" })
+        .y_desc("probability")
+        .label_style(font(13))
+        .axis_desc_style(font(14))
+        .draw()
+        .map_err(err)?;
+    chart
+        .draw_series(probabilities.iter().enumerate().map(|(i, &p)| {
+            let color = if i == best { ORANGE } else { BLUE };
+            let x0 = SegmentValue::Exact(i as u32);
+            let x1 = SegmentValue::Exact(i as u32 + 1);
+            let mut bar = Rectangle::new([(x0, 0.0), (x1, p)], color.filled());
+            bar.set_margin(0, 0, 4, 4);
+            bar
+        }))
+        .map_err(err)?;
+    Ok(())
+}
+
+/// Test digits, each beside the model's ten probabilities for it.
+pub fn prediction_bars(split: &Split, probabilities: &[[f32; 10]], count: usize) -> Picture {
+    let n = count.min(probabilities.len()).max(1);
+    let row_h = 240;
+    canvas(820, (n as i32 * row_h) as u32, |root| {
+        for (i, area) in root.split_evenly((n, 1)).iter().enumerate().take(n) {
+            let (left, right) = area.split_horizontally(240);
+            draw_digit(&left, (40, 50), split.image(i), 5)?;
+            let p = &probabilities[i];
+            let guess = crate::model::argmax(p);
+            let title = format!("label {}: predicted {guess} with probability {:.3}", split.labels[i], p[guess]);
+            draw_bars(&right, p, &title, Some(split.labels[i]))?;
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,78 @@
+"""Runs every notebook in notebooks/ top to bottom in a fresh Rust (evcxr) kernel and fails on:
+- any cell error, compile error or panic (a panic aborts the kernel: see notebooks/evcxr/prelude.rs),
+- a cell tagged `raises-exception` that does NOT fail, or fails without the expected message,
+- a cell tagged `picture` without an image/png output.
+
+Usage: run-notebooks.py [--full] [--inplace] [NOTEBOOK...]
+  default: quick mode (MNIST_CNN_QUICK=1), executed copies in target/notebooks/executed/
+  --full:  the lesson's full settings; --inplace: write the outputs back into notebooks/
+"""
+import os, sys, time, pathlib
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+root = pathlib.Path(__file__).resolve().parent.parent
+args = [a for a in sys.argv[1:] if not a.startswith("--")]
+full, inplace = "--full" in sys.argv, "--inplace" in sys.argv
+books = [pathlib.Path(a).resolve() for a in args] or sorted((root / "notebooks").glob("*.ipynb"))
+os.environ["EVCXR_CONFIG_DIR"] = str(root / "notebooks" / "evcxr")
+os.environ.setdefault("EVCXR_TMPDIR", str(root / "target" / "evcxr"))
+os.makedirs(os.environ["EVCXR_TMPDIR"], exist_ok=True)
+if full:
+    os.environ.pop("MNIST_CNN_QUICK", None)
+else:
+    os.environ["MNIST_CNN_QUICK"] = "1"
+out_dir = root / "target" / "notebooks" / "executed"
+out_dir.mkdir(parents=True, exist_ok=True)
+
+def text_of(output):
+    if output.get("output_type") == "stream":
+        return output.get("text", "")
+    if output.get("output_type") == "error":
+        return "\n".join([output.get("ename", ""), output.get("evalue", "")] + output.get("traceback", []))
+    return ""
+
+failures, passed = [], 0
+for path in books:
+    nb = nbformat.read(path, as_version=4)
+    started = time.time()
+    client = NotebookClient(nb, kernel_name="rust", timeout=1800, resources={"metadata": {"path": str(path.parent)}})
+    problems = []
+    try:
+        client.execute()
+    except CellExecutionError as e:
+        problems.append(f"a cell failed: {str(e)[:3000]}")
+    except Exception as e:  # the kernel died, timed out, ...
+        problems.append(f"the notebook could not run: {type(e).__name__}: {str(e)[:2000]}")
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        tags = cell.metadata.get("tags", [])
+        outputs = cell.get("outputs", [])
+        errors = [o for o in outputs if o.get("output_type") == "error"]
+        text = "".join(text_of(o) for o in outputs)
+        if "raises-exception" in tags:
+            if not errors:
+                problems.append(f"cell {i} is expected to fail to compile, but it ran")
+            elif "5408" not in text:
+                problems.append(f"cell {i} failed, but not with the expected shape error: {text[:500]}")
+        elif errors:
+            problems.append(f"cell {i} failed: {text[:1500]}")
+        if "panicked" in text and "raises-exception" not in tags:
+            problems.append(f"cell {i} panicked: {text[:1500]}")
+        if "picture" in tags and not any("image/png" in o.get("data", {}) for o in outputs):
+            problems.append(f"cell {i} should show a picture but has no image/png output")
+    seconds = time.time() - started
+    target = path if inplace else out_dir / path.name
+    nbformat.write(nb, target)
+    if problems:
+        failures.append(path.name)
+        print(f"FAIL {path.name} ({seconds:.0f} s)")
+        for p in dict.fromkeys(problems):
+            print("   ", p.replace("\n", "\n    "))
+    else:
+        passed += 1
+        print(f"ok   {path.name} ({seconds:.0f} s) -> {target.relative_to(root)}")
+print(f"notebooks: {passed} passed, {len(failures)} failed")
+sys.exit(1 if failures else 0)

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Everything the notebooks need, installed once (each step is skipped when already done):
+#  - evcxr_jupyter, the Rust kernel for Jupyter (pinned, --locked; about 25 min to build on 2 cores),
+#  - a Python virtual environment in .venv/ with the Jupyter pieces that run notebooks headlessly,
+#  - the kernel registered with Jupyter ("Rust").
+# Add JupyterLab to open the notebooks interactively: .venv/bin/pip install jupyterlab
+set -euo pipefail
+cd "$(dirname "$0")/.."
+EVCXR_VERSION=0.22.0
+export PATH="$HOME/.cargo/bin:$PATH"
+if ! evcxr_jupyter --version 2>/dev/null | grep -q "$EVCXR_VERSION"; then
+  echo "Installing evcxr_jupyter $EVCXR_VERSION (a one-time build of about 25 minutes on 2 cores)..."
+  cargo install --locked "evcxr_jupyter@$EVCXR_VERSION"
+fi
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import nbclient, nbformat, nbconvert" 2>/dev/null; then
+  python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check \
+    jupyter_client==8.10.0 nbclient==0.11.0 nbformat==5.11.1 nbconvert==7.17.2
+fi
+if ! .venv/bin/jupyter kernelspec list 2>/dev/null | grep -q '^ *rust '; then
+  evcxr_jupyter --install
+fi

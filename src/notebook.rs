@@ -1,0 +1,101 @@
+//! The glue that shows pictures and tables as cell outputs in Jupyter's Rust kernel (evcxr):
+//! evcxr calls a value's `evcxr_display` method when a cell ends with that value.
+use std::fmt::Write;
+use std::path::PathBuf;
+
+use crate::history::History;
+use crate::model::{thousands, Summary};
+use crate::plots::Picture;
+use crate::train::Evaluation;
+
+/// The environment variable that puts the notebooks in quick mode (the test runner sets it).
+pub const QUICK_ENV: &str = "MNIST_CNN_QUICK";
+
+/// Whether the notebooks run in quick mode: fewer images and one epoch, to test them fast.
+pub fn quick_mode() -> bool {
+    std::env::var_os(QUICK_ENV).is_some_and(|v| v != "0" && !v.is_empty())
+}
+
+/// The model that `cargo run --release` trained and saved: `models/lesson.safetensors`.
+pub fn lesson_model_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/lesson.safetensors")
+}
+
+/// A folder for files the notebooks write (`target/notebooks/`), outside version control.
+pub fn scratch_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/notebooks");
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
+
+fn emit(mime: &str, content: &str) {
+    println!("EVCXR_BEGIN_CONTENT {mime}\n{content}\nEVCXR_END_CONTENT");
+}
+
+/// Standard base64 (RFC 4648), for PNG bytes in a notebook.
+pub fn base64(bytes: &[u8]) -> String {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(TABLE[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+impl Picture {
+    /// Shows the picture as a PNG cell output.
+    pub fn evcxr_display(&self) {
+        emit("image/png", &base64(&self.png()));
+    }
+}
+
+impl History {
+    /// The history as a table, one row per epoch, as Keras's `pd.DataFrame(history.history)`.
+    pub fn to_html(&self) -> String {
+        let mut t = String::from("<table><tr><th>epoch</th><th>loss</th><th>accuracy</th><th>val_loss</th><th>val_accuracy</th><th>seconds</th></tr>");
+        for e in &self.epochs {
+            let _ = write!(
+                t,
+                "<tr><td>{}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.1}</td></tr>",
+                e.epoch, e.loss, e.accuracy, e.val_loss, e.val_accuracy, e.seconds
+            );
+        }
+        t + "</table>"
+    }
+
+    pub fn evcxr_display(&self) {
+        emit("text/html", &self.to_html());
+    }
+}
+
+impl Summary {
+    /// The summary as a table: layer, output shape, parameters.
+    pub fn to_html(&self) -> String {
+        let mut t = String::from("<table><tr><th>Layer</th><th>Output shape</th><th>Param #</th></tr>");
+        for l in &self.layers {
+            let dims: Vec<String> = l.shape.iter().map(|d| d.to_string()).collect();
+            let _ = write!(t, "<tr><td>{}</td><td>[batch, {}]</td><td>{}</td></tr>", l.name, dims.join(", "), thousands(l.params));
+        }
+        let _ = write!(t, "<tr><th>Total</th><th></th><th>{}</th></tr></table>", thousands(self.total_params()));
+        t
+    }
+
+    pub fn evcxr_display(&self) {
+        emit("text/html", &self.to_html());
+        emit("text/plain", &self.to_string());
+    }
+}
+
+impl Evaluation {
+    pub fn evcxr_display(&self) {
+        emit("text/plain", &format!("test accuracy {:.2}%, test loss {:.4}", self.accuracy * 100.0, self.loss));
+    }
+}
