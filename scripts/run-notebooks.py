@@ -52,6 +52,9 @@ for path in books:
         outputs = cell.get("outputs", [])
         errors = [o for o in outputs if o.get("output_type") == "error"]
         text = "".join(text_of(o) for o in outputs)
+        if cell.get("execution_count") is None and not outputs:
+            problems.append(f"cell {i} was not run (an earlier cell failed)")
+            continue
         if "raises-exception" in tags:
             if not errors:
                 problems.append(f"cell {i} is expected to fail to compile, but it ran")

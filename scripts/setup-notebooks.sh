@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 EVCXR_VERSION=0.22.0
 export PATH="$HOME/.cargo/bin:$PATH"
-if ! evcxr_jupyter --version 2>/dev/null | grep -q "$EVCXR_VERSION"; then
+if ! cargo install --list | grep -q "^evcxr_jupyter v$EVCXR_VERSION:"; then
   echo "Installing evcxr_jupyter $EVCXR_VERSION (a one-time build of about 25 minutes on 2 cores)..."
   cargo install --locked "evcxr_jupyter@$EVCXR_VERSION"
 fi

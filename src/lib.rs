@@ -32,5 +32,7 @@ pub mod predict;
 pub mod report;
 pub mod train;
 
+/// The tensor library, re-exported so that notebooks need one `:dep` only.
+pub use dfdx;
 pub use error::{Error, Result};
 pub use fsutil::{write_atomic, write_atomic_with};
