@@ -2,7 +2,8 @@
 //! wrong and how to fix it.
 use std::{fmt, io, path::PathBuf};
 
-#[derive(Debug)]
+/// `Debug` prints the same message as `Display`, so that `.unwrap()` in a notebook cell (and
+/// `main` returning `Result`) shows the readable message.
 pub enum Error {
     /// A data file or folder is not there.
     MissingData { path: PathBuf, fix: String },
@@ -44,6 +45,12 @@ impl fmt::Display for Error {
             Error::Usage(msg) => write!(f, "{msg}"),
             Error::Device(msg) => write!(f, "tensor operation failed: {msg}"),
         }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 
