@@ -94,7 +94,7 @@ pub fn fit(
         let start = Instant::now();
         for (step, indices) in batches.iter().enumerate() {
             let (x, y) = train.batch(&dev, indices);
-            let logits = run.model.forward_mut(x.traced(grads));
+            let logits = model::forward(&run.model, x.traced(grads));
             let scores = logits.as_vec();
             let loss = cross_entropy_with_logits_loss(logits, y);
             loss_sum += loss.array() as f64 * indices.len() as f64;
@@ -136,7 +136,7 @@ pub fn evaluate(model: &Model, split: &Split) -> Evaluation {
     for start in (0..split.len()).step_by(1000) {
         let end = (start + 1000).min(split.len());
         let (x, _) = split.range(&dev, start..end);
-        let scores = model.forward(x).as_vec();
+        let scores = model::forward(model, x).as_vec();
         for (s, &label) in scores.chunks_exact(CLASSES).zip(&split.labels[start..end]) {
             let max = s.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;
             let log_sum: f64 = s.iter().map(|&v| (v as f64 - max).exp()).sum::<f64>().ln() + max;

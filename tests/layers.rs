@@ -151,3 +151,42 @@ fn flatten_lays_channels_out_in_order() {
     let y: Tensor<(usize, Const<48>), f32, Cpu> = Flatten.forward(x);
     assert_eq!(y.as_vec(), data);
 }
+
+/// The fused `Conv2D -> ReLU -> MaxPool2D` gives the numbers of the three layers run one after
+/// the other: outputs, and gradients for the weights, the bias and the input. 19 images, so
+/// that the batch is split into uneven parallel chunks.
+#[test]
+fn fused_conv_relu_pool_matches_the_three_layers() {
+    use mnist_cnn::layers::conv_relu_pool;
+    const N: usize = 19;
+    let mut rng = StdRng::seed_from_u64(4);
+    let (x, w, b) = (random(N * 2 * 12 * 12, &mut rng), random(5 * 2 * 3 * 3, &mut rng), random(5, &mut rng));
+    let r = random(N * 5 * 5 * 5, &mut rng);
+    let dev: Cpu = Default::default();
+    let mut conv: Conv2D<2, 5, 3, f32, Cpu> = dev.build_module::<mnist_cnn::layers::builder::Conv2D<2, 5, 3>, f32>();
+    conv.weight.copy_from(&w);
+    conv.bias.copy_from(&b);
+    let xt = dev.tensor_from_vec(x, (N, Const::<2>, Const::<12>, Const::<12>));
+    let rt = dev.tensor_from_vec(r, (N, Const::<5>, Const::<5>, Const::<5>));
+
+    let layered = MaxPool2D::<2>.forward(conv.forward(xt.leaky_trace()).relu());
+    let fused = conv_relu_pool(&conv, &MaxPool2D::<2>, xt.leaky_trace()).unwrap();
+    assert_eq!(fused.shape().concrete(), [N, 5, 5, 5]);
+    assert_eq!(fused.as_vec(), layered.as_vec());
+    assert!(fused.as_vec().iter().any(|&v| v == 0.0), "some outputs cut by the ReLU");
+
+    let g1 = (layered * rt.clone()).sum().backward();
+    let g2 = (fused * rt).sum().backward();
+    close(&g2.get(&conv.weight).as_vec(), &g1.get(&conv.weight).as_vec(), 1e-5);
+    close(&g2.get(&conv.bias).as_vec(), &g1.get(&conv.bias).as_vec(), 1e-5);
+    close(&g2.get(&xt).as_vec(), &g1.get(&xt).as_vec(), 1e-5);
+}
+
+#[test]
+fn the_models_fused_forward_equals_dfdxs_layer_by_layer_forward() {
+    let net = mnist_cnn::model::build(&mnist_cnn::model::device(9));
+    let dev: Cpu = Default::default();
+    let mut rng = StdRng::seed_from_u64(5);
+    let x = dev.tensor_from_vec(random(3 * 784, &mut rng), (3usize, Const::<1>, Const::<28>, Const::<28>));
+    close(&mnist_cnn::model::forward(&net, x.clone()).as_vec(), &net.forward(x).as_vec(), 1e-5);
+}

@@ -4,9 +4,11 @@
 mod conv;
 pub mod dims;
 mod flatten;
+mod fused;
 pub(crate) mod kernels;
 mod pool;
 
 pub use conv::{builder, Conv2D};
 pub use flatten::Flatten;
+pub use fused::{conv_relu_pool, PooledMaps};
 pub use pool::MaxPool2D;

@@ -1,0 +1,145 @@
+//! `Conv2D -> ReLU -> MaxPool2D` in one pass: the same numbers as the three layers one after the
+//! other, computed one image at a time so the 32 feature maps of an image never leave the cache.
+//!
+//! Why it is the same: ReLU keeps order, so the maximum of the ReLUs is the ReLU of the maximum,
+//! and the gradient reaches the same input (the first maximum of the block) or, when the maximum
+//! is not positive, no input at all. Why it is faster: the full-size feature maps (21,632 floats
+//! an image) are neither stored for the next layer nor read back; the backward pass visits only
+//! the positions that won their block and passed the ReLU, a quarter or fewer of them.
+use dfdx::prelude::*;
+use rayon::prelude::*;
+
+use super::dims::{ConvOut, PoolOut};
+use super::kernels::{self, ConvGeom, PoolGeom};
+use super::{Conv2D, MaxPool2D};
+
+/// Marks a pooled output that did not pass the ReLU: no gradient flows back from it.
+const CUT: u32 = u32::MAX;
+
+/// Images per parallel task. Fixed (not derived from the thread count) so the gradient sums are
+/// always added in the same order: the same seed gives the same numbers on any machine.
+const CHUNK: usize = 8;
+
+/// `pool(relu(conv(x)))` for a batch, with its backward pass on the tape.
+pub fn conv_relu_pool<B, H, W, const IN: usize, const OUT: usize, const K: usize, const P: usize, T>(
+    conv: &Conv2D<IN, OUT, K, f32, Cpu>,
+    _pool: &MaxPool2D<P>,
+    x: Tensor<(B, Const<IN>, H, W), f32, Cpu, T>,
+) -> Result<PooledMaps<B, H, W, OUT, K, P, T>, CpuError>
+where
+    B: Dim,
+    H: ConvOut<K>,
+    W: ConvOut<K>,
+    H::Output: PoolOut<P>,
+    W::Output: PoolOut<P>,
+    T: Tape<f32, Cpu>,
+{
+    let (batch, _, _, _) = *x.shape();
+    let conv_geom = ConvGeom { batch: 1, inp: IN, out: OUT, k: K, h: H::SIZE, w: W::SIZE };
+    let pool_geom = PoolGeom { planes: OUT, h: conv_geom.ho(), w: conv_geom.wo(), k: P };
+    let (in_len, out_len) = (IN * H::SIZE * W::SIZE, pool_geom.output_len());
+    let n = batch.size();
+
+    let (x, mut tape) = x.split_tape();
+    let mut xs = vec![0.0; n * in_len];
+    x.copy_into(&mut xs);
+    let mut ws = vec![0.0; OUT * IN * K * K];
+    conv.weight.copy_into(&mut ws);
+    let mut bs = vec![0.0; OUT];
+    conv.bias.copy_into(&mut bs);
+
+    let mut ys = vec![0.0; n * out_len];
+    let mut argmax = vec![0u32; n * out_len];
+    ys.par_chunks_mut(CHUNK * out_len)
+        .zip(argmax.par_chunks_mut(CHUNK * out_len))
+        .zip(xs.par_chunks(CHUNK * in_len))
+        .for_each(|((y, arg), x)| {
+            let mut maps = vec![0.0; conv_geom.output_len()];
+            for ((y, arg), x) in y.chunks_mut(out_len).zip(arg.chunks_mut(out_len)).zip(x.chunks(in_len)) {
+                kernels::conv_forward(&conv_geom, x, &ws, &bs, &mut maps);
+                kernels::max_pool_forward(&pool_geom, &maps, y, arg);
+                for (v, a) in y.iter_mut().zip(arg.iter_mut()) {
+                    if *v <= 0.0 {
+                        (*v, *a) = (0.0, CUT);
+                    }
+                }
+            }
+        });
+    let shape = (
+        batch,
+        Const::<OUT>,
+        <H::Output as PoolOut<P>>::Output::default(),
+        <W::Output as PoolOut<P>>::Output::default(),
+    );
+    let y = x.device().tensor_from_vec(ys, shape);
+
+    if T::OWNS_TAPE {
+        let (x_g, w_g, b_g, y_g) = (x.ghost(), conv.weight.ghost(), conv.bias.ghost(), y.ghost());
+        tape.add_backward_op(move |grads| {
+            let gy = std::mem::take(&mut **grads.get_or_alloc_mut(&y_g)?);
+            let (k, wo, (h, w)) = (K, conv_geom.wo(), (H::SIZE, W::SIZE));
+            let plane_out = conv_geom.ho() * wo;
+            let per_out = out_len / OUT;
+            let gx: &mut [f32] = grads.get_or_alloc_mut(&x_g)?;
+            // Each chunk of images: its input gradient (its own slice) and its partial weight and
+            // bias gradients, added up afterwards in chunk order.
+            let partials: Vec<(Vec<f32>, Vec<f32>)> = gx
+                .par_chunks_mut(CHUNK * in_len)
+                .zip(gy.par_chunks(CHUNK * out_len))
+                .zip(argmax.par_chunks(CHUNK * out_len))
+                .zip(xs.par_chunks(CHUNK * in_len))
+                .map(|(((gx, gy), arg), x)| {
+                    let (mut gw, mut gb) = (vec![0.0f32; ws.len()], vec![0.0f32; OUT]);
+                    for (((gx, gy), arg), x) in
+                        gx.chunks_mut(in_len).zip(gy.chunks(out_len)).zip(arg.chunks(out_len)).zip(x.chunks(in_len))
+                    {
+                        for (q, (&at, &g)) in arg.iter().zip(gy).enumerate() {
+                            if at == CUT {
+                                continue;
+                            }
+                            let o = q / per_out;
+                            let at = at as usize - o * plane_out;
+                            let (r, c) = (at / wo, at % wo);
+                            gb[o] += g;
+                            for i in 0..IN {
+                                for ky in 0..k {
+                                    let row = (i * h + r + ky) * w + c;
+                                    let wrow = ((o * IN + i) * k + ky) * k;
+                                    for kx in 0..k {
+                                        gw[wrow + kx] += g * x[row + kx];
+                                        gx[row + kx] += g * ws[wrow + kx];
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    (gw, gb)
+                })
+                .collect();
+            let gw: &mut [f32] = grads.get_or_alloc_mut(&w_g)?;
+            for (part, _) in &partials {
+                gw.iter_mut().zip(part).for_each(|(a, b)| *a += b);
+            }
+            let gb: &mut [f32] = grads.get_or_alloc_mut(&b_g)?;
+            for (_, part) in &partials {
+                gb.iter_mut().zip(part).for_each(|(a, b)| *a += b);
+            }
+            **grads.get_or_alloc_mut(&y_g)? = gy;
+            Ok(())
+        });
+    }
+    Ok(y.put_tape(tape))
+}
+
+/// The output of [`conv_relu_pool`]: `[batch, OUT, (H-K+1)/P, (W-K+1)/P]`.
+pub type PooledMaps<B, H, W, const OUT: usize, const K: usize, const P: usize, T> = Tensor<
+    (
+        B,
+        Const<OUT>,
+        <<H as ConvOut<K>>::Output as PoolOut<P>>::Output,
+        <<W as ConvOut<K>>::Output as PoolOut<P>>::Output,
+    ),
+    f32,
+    Cpu,
+    T,
+>;
