@@ -2,16 +2,21 @@
 //! report where a good one was.
 use std::{
     fs,
+    sync::atomic::{AtomicU64, Ordering},
     io::Write,
     path::{Path, PathBuf},
 };
 
 use crate::error::{Error, Result};
 
-/// A temporary path beside `path`, in the same folder so the final rename is atomic.
+/// A temporary path beside `path`, in the same folder so the final rename is atomic, and unique
+/// to this call (process id and a counter), so that concurrent writers of the same file (two
+/// threads filling the data cache, say) never share one.
 pub(crate) fn temp_path(path: &Path) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    path.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id()))
 }
 
 /// Reads a whole file; a missing one is [`Error::MissingData`] with `fix` as its advice.
