@@ -8,7 +8,7 @@ use ::safetensors::tensor::{Dtype as SafeDtype, SafeTensors};
 use crate::data::{Images, CLASSES, SIDE};
 use crate::error::{Error, Result};
 use crate::fsutil::{self, write_atomic_with};
-use crate::layers::{builder::Conv2D, conv_relu_pool, Flatten, MaxPool2D};
+use crate::layers::{builder::Conv2D, conv_relu_pool_on_data, Flatten, MaxPool2D};
 
 /// The lesson's network, layer by layer as Keras lists it; the comments give each output shape.
 ///
@@ -43,12 +43,13 @@ pub fn build(dev: &Cpu) -> Model {
 
 /// The model's forward pass: the same numbers as dfdx's `model.forward(x)`, which runs the
 /// layers one after the other, with Conv2D, ReLU and MaxPool2D fused into one pass over each
-/// image (see [`conv_relu_pool`]). Works with or without a gradient tape on `x`.
+/// image (see [`crate::layers::conv_relu_pool`]), and no gradient computed for the input images.
+/// Works with or without a gradient tape on `x`.
 pub fn forward<T: Tape<f32, Cpu>>(
     model: &Model,
     x: Tensor<(usize, Const<1>, Const<SIDE>, Const<SIDE>), f32, Cpu, T>,
 ) -> Tensor<(usize, Const<CLASSES>), f32, Cpu, T> {
-    let x = conv_relu_pool(&model.0 .0, &model.1, x).expect("the CPU kernels do not fail");
+    let x = conv_relu_pool_on_data(&model.0 .0, &model.1, x).expect("the CPU kernels do not fail");
     let x = model.2.forward(x);
     let x = model.3.forward(x);
     model.4.forward(x)

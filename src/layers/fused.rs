@@ -4,8 +4,9 @@
 //! Why it is the same: ReLU keeps order, so the maximum of the ReLUs is the ReLU of the maximum,
 //! and the gradient reaches the same input (the first maximum of the block) or, when the maximum
 //! is not positive, no input at all. Why it is faster: the full-size feature maps (21,632 floats
-//! an image) are neither stored for the next layer nor read back; the backward pass visits only
-//! the positions that won their block and passed the ReLU, a quarter or fewer of them.
+//! an image) are neither stored for the next layer nor read back; the convolution and its weight
+//! gradient are matrix products over the image's patches (im2col); and the input gradient, when
+//! asked for, visits only the positions that won their block and passed the ReLU.
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
@@ -23,8 +24,43 @@ const CHUNK: usize = 8;
 /// `pool(relu(conv(x)))` for a batch, with its backward pass on the tape.
 pub fn conv_relu_pool<B, H, W, const IN: usize, const OUT: usize, const K: usize, const P: usize, T>(
     conv: &Conv2D<IN, OUT, K, f32, Cpu>,
+    pool: &MaxPool2D<P>,
+    x: Tensor<(B, Const<IN>, H, W), f32, Cpu, T>,
+) -> Result<PooledMaps<B, H, W, OUT, K, P, T>, CpuError>
+where
+    B: Dim,
+    H: ConvOut<K>,
+    W: ConvOut<K>,
+    H::Output: PoolOut<P>,
+    W::Output: PoolOut<P>,
+    T: Tape<f32, Cpu>,
+{
+    fused(conv, pool, x, true)
+}
+
+/// [`conv_relu_pool`] for a network's first layer: its input is data, whose gradient nobody
+/// reads, so the backward pass computes only the weight and bias gradients.
+pub fn conv_relu_pool_on_data<B, H, W, const IN: usize, const OUT: usize, const K: usize, const P: usize, T>(
+    conv: &Conv2D<IN, OUT, K, f32, Cpu>,
+    pool: &MaxPool2D<P>,
+    x: Tensor<(B, Const<IN>, H, W), f32, Cpu, T>,
+) -> Result<PooledMaps<B, H, W, OUT, K, P, T>, CpuError>
+where
+    B: Dim,
+    H: ConvOut<K>,
+    W: ConvOut<K>,
+    H::Output: PoolOut<P>,
+    W::Output: PoolOut<P>,
+    T: Tape<f32, Cpu>,
+{
+    fused(conv, pool, x, false)
+}
+
+fn fused<B, H, W, const IN: usize, const OUT: usize, const K: usize, const P: usize, T>(
+    conv: &Conv2D<IN, OUT, K, f32, Cpu>,
     _pool: &MaxPool2D<P>,
     x: Tensor<(B, Const<IN>, H, W), f32, Cpu, T>,
+    grad_input: bool,
 ) -> Result<PooledMaps<B, H, W, OUT, K, P, T>, CpuError>
 where
     B: Dim,
@@ -79,8 +115,14 @@ where
             let gy = std::mem::take(&mut **grads.get_or_alloc_mut(&y_g)?);
             let (k, wo, (h, w)) = (K, conv_geom.wo(), (H::SIZE, W::SIZE));
             let plane_out = conv_geom.ho() * wo;
-            let per_out = out_len / OUT;
-            let gx: &mut [f32] = grads.get_or_alloc_mut(&x_g)?;
+            let (kk, per_out) = (IN * K * K, out_len / OUT);
+            let mut gx_store = Vec::new();
+            let gx: &mut [f32] = if grad_input {
+                grads.get_or_alloc_mut(&x_g)?
+            } else {
+                gx_store.resize(n * in_len, 0.0);
+                &mut gx_store
+            };
             // Each chunk of images: its input gradient (its own slice) and its partial weight and
             // bias gradients, added up afterwards in chunk order.
             let partials: Vec<(Vec<f32>, Vec<f32>)> = gx
@@ -90,23 +132,37 @@ where
                 .zip(xs.par_chunks(CHUNK * in_len))
                 .map(|(((gx, gy), arg), x)| {
                     let (mut gw, mut gb) = (vec![0.0f32; ws.len()], vec![0.0f32; OUT]);
+                    let mut gmaps = vec![0.0f32; OUT * plane_out];
+                    let mut cols = vec![0.0f32; kk * plane_out];
                     for (((gx, gy), arg), x) in
                         gx.chunks_mut(in_len).zip(gy.chunks(out_len)).zip(arg.chunks(out_len)).zip(x.chunks(in_len))
                     {
+                        // The pooled gradients back at the positions that won, zero elsewhere.
+                        gmaps.fill(0.0);
                         for (q, (&at, &g)) in arg.iter().zip(gy).enumerate() {
+                            if at != CUT {
+                                gmaps[at as usize] = g;
+                                gb[q / per_out] += g;
+                            }
+                        }
+                        // Weight gradient: gmaps [OUT, ho*wo] x im2col(x)^T [ho*wo, IN*K*K].
+                        kernels::im2col(&conv_geom, x, &mut cols);
+                        kernels::matmul(OUT, plane_out, kk, &gmaps, &cols, true, &mut gw, true);
+                        if !grad_input {
+                            continue;
+                        }
+                        for (q, &at) in arg.iter().enumerate() {
                             if at == CUT {
                                 continue;
                             }
-                            let o = q / per_out;
+                            let (o, g) = (q / per_out, gy[q]);
                             let at = at as usize - o * plane_out;
                             let (r, c) = (at / wo, at % wo);
-                            gb[o] += g;
                             for i in 0..IN {
                                 for ky in 0..k {
                                     let row = (i * h + r + ky) * w + c;
                                     let wrow = ((o * IN + i) * k + ky) * k;
                                     for kx in 0..k {
-                                        gw[wrow + kx] += g * x[row + kx];
                                         gx[row + kx] += g * ws[wrow + kx];
                                     }
                                 }

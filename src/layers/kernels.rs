@@ -70,28 +70,58 @@ fn sum(a: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + chunks.remainder().iter().sum::<f32>()
 }
 
-/// `y[b, o] = bias[o] + sum over (i, ky, kx) of w[o, i, ky, kx] * x[b, i, . + ky, . + kx]`.
-pub(crate) fn conv_forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], y: &mut [f32]) {
+/// `c (+)= a * b` on this thread, all row-major: `a` is `[m, k]`, `b` is `[k, n]` (or, with
+/// `b_transposed`, `b` holds `[n, k]` and its transpose is used), `c` is `[m, n]`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn matmul(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], b_transposed: bool, c: &mut [f32], accumulate: bool) {
+    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n, "matmul: slices too short");
+    let (b_rs, b_cs) = if b_transposed { (1, k as isize) } else { (n as isize, 1) };
+    // SAFETY: the asserts above keep every access inside the three slices; `c` does not alias them.
+    unsafe {
+        gemm::gemm(
+            m, n, k,
+            c.as_mut_ptr(), 1, n as isize, accumulate,
+            a.as_ptr(), 1, k as isize,
+            b.as_ptr(), b_cs, b_rs,
+            1.0, 1.0, false, false, false,
+            gemm::Parallelism::None,
+        )
+    }
+}
+
+/// Lays out the `k x k` patches of one image as the columns of a `[inp*k*k, ho*wo]` matrix
+/// ("im2col"), so that the convolution becomes one matrix product with the `[out, inp*k*k]`
+/// weights.
+pub(crate) fn im2col(g: &ConvGeom, x: &[f32], cols: &mut [f32]) {
     let (ho, wo, k) = (g.ho(), g.wo(), g.k);
     let plane_in = g.h * g.w;
-    let plane_out = ho * wo;
-    for b in 0..g.batch {
-        let xb = &x[b * g.inp * plane_in..][..g.inp * plane_in];
-        let yb = &mut y[b * g.out * plane_out..][..g.out * plane_out];
-        for (o, yo) in yb.chunks_exact_mut(plane_out).enumerate() {
-            yo.fill(bias[o]);
-            for i in 0..g.inp {
-                let xi = &xb[i * plane_in..][..plane_in];
-                for ky in 0..k {
-                    for kx in 0..k {
-                        let wv = w[((o * g.inp + i) * k + ky) * k + kx];
-                        for (r, yrow) in yo.chunks_exact_mut(wo).enumerate() {
-                            axpy(wv, &xi[(r + ky) * g.w + kx..][..wo], yrow);
-                        }
-                    }
+    let mut rows = cols.chunks_exact_mut(ho * wo);
+    for i in 0..g.inp {
+        for ky in 0..k {
+            for kx in 0..k {
+                let row = rows.next().expect("cols holds inp*k*k rows");
+                for r in 0..ho {
+                    let start = i * plane_in + (r + ky) * g.w + kx;
+                    row[r * wo..(r + 1) * wo].copy_from_slice(&x[start..start + wo]);
                 }
             }
         }
+    }
+}
+
+/// `y[b, o] = bias[o] + sum over (i, ky, kx) of w[o, i, ky, kx] * x[b, i, . + ky, . + kx]`,
+/// computed per image as `bias + w x im2col(x)`.
+pub(crate) fn conv_forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], y: &mut [f32]) {
+    let (kk, p) = (g.inp * g.k * g.k, g.ho() * g.wo());
+    let plane_in = g.inp * g.h * g.w;
+    let mut cols = vec![0.0; kk * p];
+    for b in 0..g.batch {
+        im2col(g, &x[b * plane_in..(b + 1) * plane_in], &mut cols);
+        let yb = &mut y[b * g.out * p..(b + 1) * g.out * p];
+        for (o, row) in yb.chunks_exact_mut(p).enumerate() {
+            row.fill(bias[o]);
+        }
+        matmul(g.out, kk, p, w, &cols, false, yb, true);
     }
 }
 
