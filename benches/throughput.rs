@@ -1,7 +1,7 @@
 //! Training and inference throughput of the lesson's model (images per second), on real MNIST.
 //! A benchmark, not a test: `cargo bench --bench throughput -- [--images N] [--repeats R]`.
-//! Prints one JSON object per figure (median of the repeats); `scripts/bench.sh` puts them beside
-//! the PyTorch and Keras peers. Threads: set `RAYON_NUM_THREADS`.
+//! Prints one JSON object per figure (median of the repeats) and the peak memory; `scripts/bench.sh`
+//! puts them beside the PyTorch and Keras peers. Threads: set `RAYON_NUM_THREADS`.
 use std::time::Instant;
 
 use mnist_cnn::train::{self, Checkpoint, FitConfig};
@@ -55,5 +55,11 @@ fn main() {
             .skip(1)
             .collect();
         println!(r#"{{"what":"infer","batch":{batch},"threads":"{threads}","images_per_s":{:.0}}}"#, median(rates));
+    }
+    // Peak resident memory of this process (data, model, all the runs above), from the kernel.
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    if let Some(kb) = status.lines().find_map(|l| l.strip_prefix("VmHWM:")) {
+        let kb: f64 = kb.trim().trim_end_matches("kB").trim().parse().unwrap_or(0.0);
+        println!(r#"{{"what":"peak_memory","threads":"{threads}","mb":{:.0}}}"#, kb / 1024.0);
     }
 }
