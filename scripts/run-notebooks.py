@@ -7,7 +7,7 @@ Usage: run-notebooks.py [--full] [--inplace] [NOTEBOOK...]
   default: quick mode (MNIST_CNN_QUICK=1), executed copies in target/notebooks/executed/
   --full:  the lesson's full settings; --inplace: write the outputs back into notebooks/
 """
-import os, sys, time, pathlib
+import os, sys, time, pathlib, shutil
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
@@ -19,6 +19,11 @@ books = [pathlib.Path(a).resolve() for a in args] or sorted((root / "notebooks")
 os.environ["EVCXR_CONFIG_DIR"] = str(root / "notebooks" / "evcxr")
 os.environ.setdefault("EVCXR_TMPDIR", str(root / "target" / "evcxr"))
 os.makedirs(os.environ["EVCXR_TMPDIR"], exist_ok=True)
+# evcxr resolves the kernel's dependencies itself; start it from this project's Cargo.lock so that
+# the notebooks build with the versions the tests were run with (cargo keeps locked versions).
+lock = pathlib.Path(os.environ["EVCXR_TMPDIR"]) / "Cargo.lock"
+if not lock.exists():
+    shutil.copy(root / "Cargo.lock", lock)
 if full:
     os.environ.pop("MNIST_CNN_QUICK", None)
 else:
