@@ -8,7 +8,7 @@ use ::safetensors::tensor::{Dtype as SafeDtype, SafeTensors};
 use crate::data::{Images, CLASSES, SIDE};
 use crate::error::{Error, Result};
 use crate::fsutil::{self, write_atomic_with};
-use crate::layers::{builder::Conv2D, conv_relu_pool_on_data, Flatten, MaxPool2D};
+use crate::layers::{builder::Conv2D, conv_relu_pool, Flatten, InputGradient, MaxPool2D};
 
 /// The lesson's network, layer by layer as Keras lists it; the comments give each output shape.
 ///
@@ -49,7 +49,7 @@ pub fn forward<T: Tape<f32, Cpu>>(
     model: &Model,
     x: Tensor<(usize, Const<1>, Const<SIDE>, Const<SIDE>), f32, Cpu, T>,
 ) -> Tensor<(usize, Const<CLASSES>), f32, Cpu, T> {
-    let x = conv_relu_pool_on_data(&model.0 .0, &model.1, x).expect("the CPU kernels do not fail");
+    let x = conv_relu_pool(&model.0 .0, &model.1, x, InputGradient::Skip).expect("the CPU kernels do not fail");
     let x = model.2.forward(x);
     let x = model.3.forward(x);
     model.4.forward(x)
@@ -111,7 +111,7 @@ pub fn thousands(n: usize) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

@@ -21,46 +21,22 @@ const CUT: u32 = u32::MAX;
 /// always added in the same order: the same seed gives the same numbers on any machine.
 const CHUNK: usize = 8;
 
+/// Whether the backward pass computes the gradient of the layer's input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputGradient {
+    /// As every layer does: the layers before this one need it.
+    Compute,
+    /// The input is data (a network's first layer): nobody reads its gradient, so the backward
+    /// pass computes only the weight and bias gradients.
+    Skip,
+}
+
 /// `pool(relu(conv(x)))` for a batch, with its backward pass on the tape.
 pub fn conv_relu_pool<B, H, W, const IN: usize, const OUT: usize, const K: usize, const P: usize, T>(
     conv: &Conv2D<IN, OUT, K, f32, Cpu>,
-    pool: &MaxPool2D<P>,
-    x: Tensor<(B, Const<IN>, H, W), f32, Cpu, T>,
-) -> Result<PooledMaps<B, H, W, OUT, K, P, T>, CpuError>
-where
-    B: Dim,
-    H: ConvOut<K>,
-    W: ConvOut<K>,
-    H::Output: PoolOut<P>,
-    W::Output: PoolOut<P>,
-    T: Tape<f32, Cpu>,
-{
-    fused(conv, pool, x, true)
-}
-
-/// [`conv_relu_pool`] for a network's first layer: its input is data, whose gradient nobody
-/// reads, so the backward pass computes only the weight and bias gradients.
-pub fn conv_relu_pool_on_data<B, H, W, const IN: usize, const OUT: usize, const K: usize, const P: usize, T>(
-    conv: &Conv2D<IN, OUT, K, f32, Cpu>,
-    pool: &MaxPool2D<P>,
-    x: Tensor<(B, Const<IN>, H, W), f32, Cpu, T>,
-) -> Result<PooledMaps<B, H, W, OUT, K, P, T>, CpuError>
-where
-    B: Dim,
-    H: ConvOut<K>,
-    W: ConvOut<K>,
-    H::Output: PoolOut<P>,
-    W::Output: PoolOut<P>,
-    T: Tape<f32, Cpu>,
-{
-    fused(conv, pool, x, false)
-}
-
-fn fused<B, H, W, const IN: usize, const OUT: usize, const K: usize, const P: usize, T>(
-    conv: &Conv2D<IN, OUT, K, f32, Cpu>,
     _pool: &MaxPool2D<P>,
     x: Tensor<(B, Const<IN>, H, W), f32, Cpu, T>,
-    grad_input: bool,
+    input_gradient: InputGradient,
 ) -> Result<PooledMaps<B, H, W, OUT, K, P, T>, CpuError>
 where
     B: Dim,
@@ -70,6 +46,7 @@ where
     W::Output: PoolOut<P>,
     T: Tape<f32, Cpu>,
 {
+    let grad_input = input_gradient == InputGradient::Compute;
     let (batch, _, _, _) = *x.shape();
     let conv_geom = ConvGeom { batch: 1, inp: IN, out: OUT, k: K, h: H::SIZE, w: W::SIZE };
     let pool_geom = PoolGeom { planes: OUT, h: conv_geom.ho(), w: conv_geom.wo(), k: P };

@@ -10,5 +10,5 @@ mod pool;
 
 pub use conv::{builder, Conv2D};
 pub use flatten::Flatten;
-pub use fused::{conv_relu_pool, conv_relu_pool_on_data, PooledMaps};
+pub use fused::{conv_relu_pool, InputGradient, PooledMaps};
 pub use pool::MaxPool2D;
