@@ -19,6 +19,7 @@
 //! assert!(before.accuracy < 0.3);                           // untrained: about chance
 //! # Ok::<(), mnist_cnn::Error>(())
 //! ```
+pub mod analysis;
 pub mod data;
 pub mod error;
 mod fsutil;

@@ -410,3 +410,95 @@ pub fn prediction_bars(split: &Split, probabilities: &[[f32; 10]], count: usize)
         Ok(())
     })
 }
+
+/// The confusion matrix: row = true digit, column = predicted digit, each cell its count on a
+/// colour scale (the diagonal holds the correct answers), with each digit's accuracy on the right.
+pub fn confusion_matrix(cm: &crate::analysis::ConfusionMatrix) -> Picture {
+    let cell = 56;
+    let (x0, y0) = (110, 90);
+    let (w, h) = (x0 as u32 + 10 * cell as u32 + 170, y0 as u32 + 10 * cell as u32 + 40);
+    let per_digit = cm.per_digit_accuracy();
+    // Off-diagonal counts are small next to the diagonal: scale colours by the largest error too.
+    let max_diag = (0..10).map(|d| cm.counts[d][d]).max().unwrap_or(1).max(1) as f32;
+    let max_off = (0..10).flat_map(|r| (0..10).filter(move |&c| c != r).map(move |c| (r, c))).map(|(r, c)| cm.counts[r][c]).max().unwrap_or(1).max(1) as f32;
+    canvas(w, h, |root| {
+        root.draw(&Text::new(format!("Confusion matrix on {} test digits: {:.2}% right", cm.total(), cm.accuracy() * 100.0), (w as i32 / 2, 24), centered(22))).map_err(err)?;
+        root.draw(&Text::new("predicted digit", (x0 + 5 * cell, y0 - 40), centered(16))).map_err(err)?;
+        root.draw(&Text::new("true", (x0 - 70, y0 + 5 * cell - 10), centered(16))).map_err(err)?;
+        root.draw(&Text::new("digit", (x0 - 70, y0 + 5 * cell + 10), centered(16))).map_err(err)?;
+        root.draw(&Text::new("accuracy", (x0 + 10 * cell + 75, y0 - 15), centered(15))).map_err(err)?;
+        for d in 0..10 {
+            root.draw(&Text::new(d.to_string(), (x0 + d as i32 * cell + cell / 2, y0 - 14), centered(16))).map_err(err)?;
+            root.draw(&Text::new(d.to_string(), (x0 - 16, y0 + d as i32 * cell + cell / 2), centered(16))).map_err(err)?;
+            root.draw(&Text::new(format!("{:.1}%", per_digit[d] * 100.0), (x0 + 10 * cell + 75, y0 + d as i32 * cell + cell / 2), centered(15))).map_err(err)?;
+            for p in 0..10 {
+                let n = cm.counts[d][p];
+                let (x, y) = (x0 + p as i32 * cell, y0 + d as i32 * cell);
+                let color = if d == p { diverging(n as f32 / max_diag, 1.0) } else { diverging(-(n as f32) / max_off, 1.0) };
+                root.draw(&Rectangle::new([(x, y), (x + cell, y + cell)], color.filled())).map_err(err)?;
+                root.draw(&Rectangle::new([(x, y), (x + cell, y + cell)], RGBColor(200, 200, 200))).map_err(err)?;
+                if n > 0 {
+                    let strong = (d == p && n as f32 > 0.5 * max_diag) || (d != p && n as f32 > 0.6 * max_off);
+                    root.draw(&Text::new(n.to_string(), (x + cell / 2, y + cell / 2), centered(14).color(if strong { &WHITE } else { &BLACK }))).map_err(err)?;
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+/// The misclassified test digits, most confidently wrong first: each with its true label, the
+/// model's answer and the probability it gave that answer.
+pub fn misclassified_gallery(split: &Split, misses: &[crate::analysis::Miss], rows: usize, cols: usize) -> Picture {
+    let cell = 3;
+    let (tile_w, tile_h) = (SIDE as i32 * cell + 40, SIDE as i32 * cell + 50);
+    let (w, h) = (cols as i32 * tile_w + 20, rows as i32 * tile_h + 60);
+    canvas(w as u32, h as u32, |root| {
+        root.draw(&Text::new(format!("{} misclassified test digits; the most confident mistakes: true -> predicted (probability)", misses.len()), (w / 2, 24), centered(18))).map_err(err)?;
+        for (i, m) in misses.iter().take(rows * cols).enumerate() {
+            let (x, y) = (10 + (i % cols) as i32 * tile_w + 20, 50 + (i / cols) as i32 * tile_h);
+            draw_digit(root, (x, y), split.image(m.index), cell)?;
+            let text = format!("{} -> {} ({:.0}%)", m.label, m.predicted, m.probability * 100.0);
+            root.draw(&Text::new(text, (x + SIDE as i32 * cell / 2, y + SIDE as i32 * cell + 16), centered(14).color(&RGBColor(200, 0, 0)))).map_err(err)?;
+        }
+        Ok(())
+    })
+}
+
+/// The first layer's 32 learned 3x3 filters (red positive, blue negative weights).
+pub fn filters(weights: &[f32]) -> Picture {
+    let n = weights.len() / 9;
+    let max_abs = weights.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let (cols, cell) = (8, 20);
+    let tile = 3 * cell + 20;
+    let rows = n.div_ceil(cols);
+    let (w, h) = (cols as i32 * tile + 20, rows as i32 * tile + 60);
+    canvas(w as u32, h as u32, |root| {
+        root.draw(&Text::new(format!("The {n} learned 3x3 filters of Conv2D (red: positive weight, blue: negative)"), (w / 2, 22), centered(16))).map_err(err)?;
+        for f in 0..n {
+            let (x, y) = (20 + (f % cols) as i32 * tile, 45 + (f / cols) as i32 * tile);
+            draw_cells(root, (x, y), 3, 3, cell, |i| diverging(weights[f * 9 + i], max_abs))?;
+            root.draw(&Rectangle::new([(x, y), (x + 3 * cell, y + 3 * cell)], RGBColor(150, 150, 150))).map_err(err)?;
+        }
+        Ok(())
+    })
+}
+
+/// Feature maps (`channels` maps of `side x side`, flattened) as a grid of grey pictures, each
+/// scaled to its own largest value, under `title`.
+pub fn feature_maps(maps: &[f32], side: usize, title: &str) -> Picture {
+    let n = maps.len() / (side * side);
+    let cols = 8;
+    let cell = (104 / side).max(1) as i32;
+    let tile = side as i32 * cell + 12;
+    let (w, h) = (cols as i32 * tile + 20, n.div_ceil(cols) as i32 * tile + 50);
+    canvas(w as u32, h as u32, |root| {
+        root.draw(&Text::new(title, (w / 2, 22), centered(16))).map_err(err)?;
+        for (f, map) in maps.chunks_exact(side * side).enumerate() {
+            let top = map.iter().fold(0.0f32, |m, &v| m.max(v)).max(1e-6);
+            let (x, y) = (16 + (f % cols) as i32 * tile, 42 + (f / cols) as i32 * tile);
+            draw_cells(root, (x, y), side, side, cell, |i| grey(map[i] / top))?;
+        }
+        Ok(())
+    })
+}

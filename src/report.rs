@@ -1,6 +1,7 @@
 //! `report`: the lesson's pictures as PNG files in one folder, from a history and the data.
 use std::path::{Path, PathBuf};
 
+use crate::analysis::{self, ConfusionMatrix};
 use crate::data::Mnist;
 use crate::error::Result;
 use crate::fsutil::write_atomic;
@@ -30,8 +31,20 @@ pub fn write_reports(dir: &Path, history: &History, model: &Model, data: &Mnist)
         ("pooling.png", plots::pooling_illustration(digit)),
         ("predictions.png", plots::predictions(&data.test, &probs, 2, 10)),
     ];
+    let all = analysis::predict_all(model, &data.test);
+    let (activated, pooled) = analysis::feature_maps(model, digit);
+    let label = data.train.labels[SHOWCASE];
+    let digit_probs = crate::predict::probabilities(model, digit);
+    let inside = [
+        ("confusion.png", plots::confusion_matrix(&ConfusionMatrix::new(&data.test, &all))),
+        ("misclassified.png", plots::misclassified_gallery(&data.test, &analysis::misclassified(&data.test, &all), 3, 10)),
+        ("filters.png", plots::filters(&analysis::filters(model))),
+        ("feature_maps.png", plots::feature_maps(&activated, 26, &format!("The 32 feature maps of a {label} after Conv2D + ReLU (26 x 26)"))),
+        ("feature_maps_pooled.png", plots::feature_maps(&pooled, 13, &format!("The same maps after MaxPool2D (13 x 13)"))),
+        ("digit_probabilities.png", plots::probability_bars(&digit_probs, &format!("The model's probabilities for this {label}"))),
+    ];
     let mut written = Vec::new();
-    for (name, picture) in pictures {
+    for (name, picture) in pictures.into_iter().chain(inside) {
         let path = dir.join(name);
         write_atomic(&path, &picture.png())?;
         written.push(path);
