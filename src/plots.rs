@@ -427,10 +427,10 @@ pub fn confusion_matrix(cm: &crate::analysis::ConfusionMatrix) -> Picture {
         root.draw(&Text::new("true", (x0 - 70, y0 + 5 * cell - 10), centered(16))).map_err(err)?;
         root.draw(&Text::new("digit", (x0 - 70, y0 + 5 * cell + 10), centered(16))).map_err(err)?;
         root.draw(&Text::new("accuracy", (x0 + 10 * cell + 75, y0 - 15), centered(15))).map_err(err)?;
-        for d in 0..10 {
+        for (d, accuracy) in per_digit.iter().enumerate() {
             root.draw(&Text::new(d.to_string(), (x0 + d as i32 * cell + cell / 2, y0 - 14), centered(16))).map_err(err)?;
             root.draw(&Text::new(d.to_string(), (x0 - 16, y0 + d as i32 * cell + cell / 2), centered(16))).map_err(err)?;
-            root.draw(&Text::new(format!("{:.1}%", per_digit[d] * 100.0), (x0 + 10 * cell + 75, y0 + d as i32 * cell + cell / 2), centered(15))).map_err(err)?;
+            root.draw(&Text::new(format!("{:.1}%", accuracy * 100.0), (x0 + 10 * cell + 75, y0 + d as i32 * cell + cell / 2), centered(15))).map_err(err)?;
             for p in 0..10 {
                 let n = cm.counts[d][p];
                 let (x, y) = (x0 + p as i32 * cell, y0 + d as i32 * cell);

@@ -40,7 +40,7 @@ pub fn write_reports(dir: &Path, history: &History, model: &Model, data: &Mnist)
         ("misclassified.png", plots::misclassified_gallery(&data.test, &analysis::misclassified(&data.test, &all), 3, 10)),
         ("filters.png", plots::filters(&analysis::filters(model))),
         ("feature_maps.png", plots::feature_maps(&activated, 26, &format!("The 32 feature maps of a {label} after Conv2D + ReLU (26 x 26)"))),
-        ("feature_maps_pooled.png", plots::feature_maps(&pooled, 13, &format!("The same maps after MaxPool2D (13 x 13)"))),
+        ("feature_maps_pooled.png", plots::feature_maps(&pooled, 13, "The same maps after MaxPool2D (13 x 13)")),
         ("digit_probabilities.png", plots::probability_bars(&digit_probs, &format!("The model's probabilities for this {label}"))),
     ];
     let mut written = Vec::new();
