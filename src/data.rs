@@ -46,6 +46,76 @@ const LABELS_MAGIC: u32 = 2049;
 const TRAIN_LEN: usize = 60_000;
 const TEST_LEN: usize = 10_000;
 
+/// The class names of MNIST: the digits.
+pub const DIGITS: [&str; CLASSES] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+/// The class names of Fashion-MNIST.
+pub const FASHION: [&str; CLASSES] =
+    ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
+/// The environment variable that overrides the Fashion-MNIST folder.
+pub const FASHION_DIR_ENV: &str = "FASHION_MNIST_DIR";
+
+/// Which data set: the lesson's handwritten digits, or Zalando's Fashion-MNIST (the same format
+/// and sizes, ten kinds of clothing instead of digits, harder to tell apart).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dataset {
+    Mnist,
+    Fashion,
+}
+
+impl Dataset {
+    /// `mnist` or `fashion`.
+    pub fn parse(name: &str) -> Option<Dataset> {
+        match name {
+            "mnist" | "digits" => Some(Dataset::Mnist),
+            "fashion" | "fashion-mnist" => Some(Dataset::Fashion),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Dataset::Mnist => "mnist",
+            Dataset::Fashion => "fashion",
+        }
+    }
+
+    /// Where its files are: MNIST is bundled (`data/mnist`, or `$MNIST_DATA_DIR`); Fashion-MNIST
+    /// comes from Debian's `dataset-fashion-mnist` (`/usr/share/datasets/fashion-mnist`, or
+    /// `$FASHION_MNIST_DIR`).
+    pub fn default_dir(self) -> PathBuf {
+        match self {
+            Dataset::Mnist => default_dir(),
+            Dataset::Fashion => std::env::var_os(FASHION_DIR_ENV)
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("/usr/share/datasets/fashion-mnist")),
+        }
+    }
+
+    pub fn classes(self) -> [&'static str; CLASSES] {
+        match self {
+            Dataset::Mnist => DIGITS,
+            Dataset::Fashion => FASHION,
+        }
+    }
+
+    /// Loads the data set from `dir` (checked as [`load`] does) with its class names.
+    pub fn load(self, dir: &Path) -> Result<Mnist> {
+        if self == Dataset::Fashion && !dir.is_dir() {
+            return Err(Error::MissingData {
+                path: dir.to_path_buf(),
+                fix: format!(
+                    "Install Fashion-MNIST with `apt-get install dataset-fashion-mnist`, or point \
+                     --data-dir (or ${FASHION_DIR_ENV}) at a folder with its four .gz files."
+                ),
+            });
+        }
+        let mut data = load(dir)?;
+        data.train.classes = self.classes();
+        data.test.classes = self.classes();
+        Ok(data)
+    }
+}
+
 /// The bundled data folder: `$MNIST_DATA_DIR` if set, else `data/mnist` in this crate.
 pub fn default_dir() -> PathBuf {
     std::env::var_os(DATA_DIR_ENV)
@@ -65,8 +135,10 @@ fn cache_dir() -> PathBuf {
 pub struct Split {
     /// `len() * 784` bytes, 0 = black background, 255 = full ink.
     pub images: Vec<u8>,
-    /// One digit 0..=9 per image.
+    /// One class 0..=9 per image (for MNIST, the digit itself).
     pub labels: Vec<u8>,
+    /// The name of each class, for pictures.
+    pub classes: [&'static str; CLASSES],
 }
 
 /// MNIST: 60,000 training and 10,000 test images of handwritten digits.
@@ -93,7 +165,12 @@ impl Split {
     /// The first `n` images (all of them if there are fewer), for quick runs.
     pub fn take(&self, n: usize) -> Split {
         let n = n.min(self.len());
-        Split { images: self.images[..n * PIXELS].to_vec(), labels: self.labels[..n].to_vec() }
+        Split { images: self.images[..n * PIXELS].to_vec(), labels: self.labels[..n].to_vec(), classes: self.classes }
+    }
+
+    /// The name of image `i`'s class.
+    pub fn class_name(&self, i: usize) -> &'static str {
+        self.classes[self.labels[i] as usize]
     }
 
     /// Images `indices` as a normalised tensor (pixel / 255) and their labels one-hot.
@@ -182,8 +259,8 @@ pub fn load(dir: &Path) -> Result<Mnist> {
         .test_set_length(TEST_LEN as u32)
         .finalize();
     Ok(Mnist {
-        train: Split { images: m.trn_img, labels: m.trn_lbl },
-        test: Split { images: m.tst_img, labels: m.tst_lbl },
+        train: Split { images: m.trn_img, labels: m.trn_lbl, classes: DIGITS },
+        test: Split { images: m.tst_img, labels: m.tst_lbl, classes: DIGITS },
     })
 }
 

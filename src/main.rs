@@ -36,7 +36,10 @@ Flags:
   --dry-run           one epoch on 256 images, to check that everything runs
   --resume            continue from the latest checkpoint
   --threads N         CPU threads for the matrix products (default: all)
-  --data-dir DIR      MNIST folder (default data/mnist, or $MNIST_DATA_DIR)
+  --dataset NAME      mnist (the lesson's digits, the default) or fashion (Fashion-MNIST,
+                      from Debian's dataset-fashion-mnist)
+  --data-dir DIR      data folder (default data/mnist or $MNIST_DATA_DIR; for fashion
+                      /usr/share/datasets/fashion-mnist or $FASHION_MNIST_DIR)
   --model FILE        model file (default models/lesson.safetensors)
   --history FILE      history CSV (default reports/history.csv)
   --reports DIR       folder for the report pictures (default reports)
@@ -45,13 +48,15 @@ Flags:
   -h, --help          this help
 
 Quick runs (--limit, --dry-run) write to target/quick/ unless --model, --history,
---reports or --checkpoints say otherwise, so they never replace the full run's files.";
+--reports or --checkpoints say otherwise, so they never replace the full run's files.
+Fashion-MNIST runs write to models/fashion.safetensors, reports/fashion/ and checkpoints/fashion/.";
 
 struct Args {
     command: String,
     fit: FitConfig,
     limit: Option<usize>,
     resume: bool,
+    dataset: data::Dataset,
     data_dir: PathBuf,
     model: PathBuf,
     history: PathBuf,
@@ -63,6 +68,7 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Option<Args>> {
     let mut command = None;
     let mut fit = FitConfig::default();
     let (mut limit, mut resume, mut dry_run) = (None, false, false);
+    let mut dataset = data::Dataset::Mnist;
     let (mut data_dir, mut model, mut history, mut reports, mut checkpoints) = (None, None, None, None, None);
     while let Some(arg) = argv.next() {
         let mut value = |name: &str| argv.next().ok_or_else(|| usage(format!("{name} needs a value")));
@@ -83,6 +89,11 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Option<Args>> {
             "--dry-run" => dry_run = true,
             "--resume" => resume = true,
             "--quiet" => fit.verbose = false,
+            "--dataset" => {
+                let name = value("--dataset")?;
+                dataset = data::Dataset::parse(&name)
+                    .ok_or_else(|| usage(format!("--dataset is `mnist` or `fashion`, not `{name}`")))?;
+            }
             "--data-dir" => data_dir = Some(PathBuf::from(value("--data-dir")?)),
             "--model" => model = Some(PathBuf::from(value("--model")?)),
             "--history" => history = Some(PathBuf::from(value("--history")?)),
@@ -100,7 +111,11 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Option<Args>> {
         limit = Some(limit.unwrap_or(256).min(256));
     }
     let base = if limit.is_some() { PathBuf::from("target/quick") } else { PathBuf::new() };
-    fit.checkpoint_dir = Some(checkpoints.unwrap_or_else(|| base.join("checkpoints")));
+    let (model_name, sub) = match dataset {
+        data::Dataset::Mnist => ("lesson", ""),
+        data::Dataset::Fashion => ("fashion", "fashion"),
+    };
+    fit.checkpoint_dir = Some(checkpoints.unwrap_or_else(|| base.join("checkpoints").join(sub)));
     let command = command.unwrap_or_else(|| "all".into());
     if !["all", "train", "evaluate", "report", "summary"].contains(&command.as_str()) {
         return Err(usage(format!("unknown command `{command}`")));
@@ -110,15 +125,16 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Option<Args>> {
         fit,
         limit,
         resume,
-        data_dir: data_dir.unwrap_or_else(data::default_dir),
-        model: model.unwrap_or_else(|| base.join("models/lesson.safetensors")),
-        history: history.unwrap_or_else(|| base.join("reports/history.csv")),
-        reports: reports.unwrap_or_else(|| base.join("reports")),
+        dataset,
+        data_dir: data_dir.unwrap_or_else(|| dataset.default_dir()),
+        model: model.unwrap_or_else(|| base.join(format!("models/{model_name}.safetensors"))),
+        history: history.unwrap_or_else(|| base.join("reports").join(sub).join("history.csv")),
+        reports: reports.unwrap_or_else(|| base.join("reports").join(sub)),
     }))
 }
 
 fn load_data(args: &Args) -> Result<data::Mnist> {
-    let mut mnist = data::load(&args.data_dir)?;
+    let mut mnist = args.dataset.load(&args.data_dir)?;
     if let Some(n) = args.limit {
         mnist.train = mnist.train.take(n);
         mnist.test = mnist.test.take(n);

@@ -173,25 +173,27 @@ pub fn digits_grid(split: &Split, rows: usize, cols: usize) -> Picture {
     let (tile_w, tile_h) = (SIDE as i32 * cell + 16, SIDE as i32 * cell + 34);
     let (w, h) = (cols as i32 * tile_w + 16, rows as i32 * tile_h + 56);
     canvas(w as u32, h as u32, |root| {
-        root.draw(&Text::new("Sample training digits and their labels", (w / 2, 24), centered(22))).map_err(err)?;
+        root.draw(&Text::new("Sample training images and their labels", (w / 2, 24), centered(22))).map_err(err)?;
         for i in 0..(rows * cols).min(split.len()) {
             let (x, y) = (8 + (i % cols) as i32 * tile_w + 8, 48 + (i / cols) as i32 * tile_h);
-            root.draw(&Text::new(format!("{}", split.labels[i]), (x + tile_w / 2 - 8, y + 10), centered(18))).map_err(err)?;
+            let size = if split.class_name(i).len() > 2 { 12 } else { 18 };
+            root.draw(&Text::new(split.class_name(i), (x + tile_w / 2 - 8, y + 10), centered(size))).map_err(err)?;
             draw_digit(root, (x, y + 24), split.image(i), cell)?;
         }
         Ok(())
     })
 }
 
-/// One digit beside the 28x28 matrix of its 0-255 pixel values: what the computer sees.
-pub fn pixel_matrix(pixels: &[u8], label: u8) -> Picture {
+/// One image beside the 28x28 matrix of its 0-255 pixel values: what the computer sees.
+/// `label` names what it shows.
+pub fn pixel_matrix(pixels: &[u8], label: &str) -> Picture {
     assert_eq!(pixels.len(), PIXELS, "an MNIST image has 784 pixels");
     let cell = 30;
     let big = 10;
     let left = SIDE as i32 * big;
     let (w, h) = (left + 60 + SIDE as i32 * cell + 20, SIDE as i32 * cell + 90);
     canvas(w as u32, h as u32, |root| {
-        root.draw(&Text::new(format!("A {label} as the computer sees it: 28 x 28 numbers from 0 (black) to 255 (white)"), (w / 2, 28), centered(22))).map_err(err)?;
+        root.draw(&Text::new(format!("\"{label}\" as the computer sees it: 28 x 28 numbers from 0 (black) to 255 (white)"), (w / 2, 28), centered(22))).map_err(err)?;
         let top = 65;
         draw_digit(root, (20, top + (SIDE as i32 * cell - left) / 2), pixels, big)?;
         let x0 = left + 60;
@@ -300,7 +302,7 @@ pub fn predictions(split: &Split, probabilities: &[[f32; 10]], rows: usize, cols
     let (tile_w, tile_h) = (SIDE as i32 * cell + 40, SIDE as i32 * cell + 62);
     let (w, h) = (cols as i32 * tile_w + 20, rows as i32 * tile_h + 60);
     canvas(w as u32, h as u32, |root| {
-        root.draw(&Text::new("Predictions on test digits (green: right, red: wrong)", (w / 2, 24), centered(22))).map_err(err)?;
+        root.draw(&Text::new("Predictions on test images (green: right, red: wrong)", (w / 2, 24), centered(22))).map_err(err)?;
         for (i, p) in probabilities.iter().enumerate().take(rows * cols) {
             let (x, y) = (10 + (i % cols) as i32 * tile_w + 20, 50 + (i / cols) as i32 * tile_h);
             let guess = crate::model::argmax(p);
@@ -308,8 +310,8 @@ pub fn predictions(split: &Split, probabilities: &[[f32; 10]], rows: usize, cols
             let color = if right { RGBColor(0, 130, 0) } else { RGBColor(200, 0, 0) };
             draw_digit(root, (x, y), split.image(i), cell)?;
             let cx = x + SIDE as i32 * cell / 2;
-            root.draw(&Text::new(format!("{guess} ({:.1}%)", p[guess] * 100.0), (cx, y + SIDE as i32 * cell + 14), centered(15).color(&color))).map_err(err)?;
-            root.draw(&Text::new(format!("label {}", split.labels[i]), (cx, y + SIDE as i32 * cell + 32), centered(12))).map_err(err)?;
+            root.draw(&Text::new(format!("{} ({:.1}%)", split.classes[guess], p[guess] * 100.0), (cx, y + SIDE as i32 * cell + 14), centered(14).color(&color))).map_err(err)?;
+            root.draw(&Text::new(format!("label {}", split.class_name(i)), (cx, y + SIDE as i32 * cell + 32), centered(12))).map_err(err)?;
         }
         Ok(())
     })
@@ -404,7 +406,7 @@ pub fn prediction_bars(split: &Split, probabilities: &[[f32; 10]], count: usize)
             draw_digit(&left, (40, 50), split.image(i), 5)?;
             let p = &probabilities[i];
             let guess = crate::model::argmax(p);
-            let title = format!("label {}: predicted {guess} with probability {:.3}", split.labels[i], p[guess]);
+            let title = format!("label {}: predicted {} with probability {:.3}", split.class_name(i), split.classes[guess], p[guess]);
             draw_bars(&right, p, &title, Some(split.labels[i]))?;
         }
         Ok(())
@@ -413,23 +415,30 @@ pub fn prediction_bars(split: &Split, probabilities: &[[f32; 10]], count: usize)
 
 /// The confusion matrix: row = true digit, column = predicted digit, each cell its count on a
 /// colour scale (the diagonal holds the correct answers), with each digit's accuracy on the right.
-pub fn confusion_matrix(cm: &crate::analysis::ConfusionMatrix) -> Picture {
+/// `classes` names the rows (for digits, the digits themselves).
+pub fn confusion_matrix(cm: &crate::analysis::ConfusionMatrix, classes: &[&str; 10]) -> Picture {
     let cell = 56;
-    let (x0, y0) = (110, 90);
+    let digits = *classes == crate::data::DIGITS;
+    let word = if digits { "digit" } else { "class" };
+    let (x0, y0) = (if digits { 110 } else { 190 }, 90);
     let (w, h) = (x0 as u32 + 10 * cell as u32 + 170, y0 as u32 + 10 * cell as u32 + 40);
     let per_digit = cm.per_digit_accuracy();
     // Off-diagonal counts are small next to the diagonal: scale colours by the largest error too.
     let max_diag = (0..10).map(|d| cm.counts[d][d]).max().unwrap_or(1).max(1) as f32;
     let max_off = (0..10).flat_map(|r| (0..10).filter(move |&c| c != r).map(move |c| (r, c))).map(|(r, c)| cm.counts[r][c]).max().unwrap_or(1).max(1) as f32;
     canvas(w, h, |root| {
-        root.draw(&Text::new(format!("Confusion matrix on {} test digits: {:.2}% right", cm.total(), cm.accuracy() * 100.0), (w as i32 / 2, 24), centered(22))).map_err(err)?;
-        root.draw(&Text::new("predicted digit", (x0 + 5 * cell, y0 - 40), centered(16))).map_err(err)?;
-        root.draw(&Text::new("true", (x0 - 70, y0 + 5 * cell - 10), centered(16))).map_err(err)?;
-        root.draw(&Text::new("digit", (x0 - 70, y0 + 5 * cell + 10), centered(16))).map_err(err)?;
+        root.draw(&Text::new(format!("Confusion matrix on {} test images: {:.2}% right", cm.total(), cm.accuracy() * 100.0), (w as i32 / 2, 24), centered(22))).map_err(err)?;
+        root.draw(&Text::new(format!("predicted {word}"), (x0 + 5 * cell, y0 - 40), centered(16))).map_err(err)?;
+        if digits {
+            root.draw(&Text::new("true", (x0 - 70, y0 + 5 * cell - 10), centered(16))).map_err(err)?;
+            root.draw(&Text::new("digit", (x0 - 70, y0 + 5 * cell + 10), centered(16))).map_err(err)?;
+        }
         root.draw(&Text::new("accuracy", (x0 + 10 * cell + 75, y0 - 15), centered(15))).map_err(err)?;
         for (d, accuracy) in per_digit.iter().enumerate() {
             root.draw(&Text::new(d.to_string(), (x0 + d as i32 * cell + cell / 2, y0 - 14), centered(16))).map_err(err)?;
-            root.draw(&Text::new(d.to_string(), (x0 - 16, y0 + d as i32 * cell + cell / 2), centered(16))).map_err(err)?;
+            let row_name = if digits { d.to_string() } else { format!("{} {d}", classes[d]) };
+            let right = font(if digits { 16 } else { 14 }).pos(Pos::new(HPos::Right, VPos::Center));
+            root.draw(&Text::new(row_name, (x0 - 8, y0 + d as i32 * cell + cell / 2), right)).map_err(err)?;
             root.draw(&Text::new(format!("{:.1}%", accuracy * 100.0), (x0 + 10 * cell + 75, y0 + d as i32 * cell + cell / 2), centered(15))).map_err(err)?;
             for p in 0..10 {
                 let n = cm.counts[d][p];
@@ -454,11 +463,11 @@ pub fn misclassified_gallery(split: &Split, misses: &[crate::analysis::Miss], ro
     let (tile_w, tile_h) = (SIDE as i32 * cell + 40, SIDE as i32 * cell + 50);
     let (w, h) = (cols as i32 * tile_w + 20, rows as i32 * tile_h + 60);
     canvas(w as u32, h as u32, |root| {
-        root.draw(&Text::new(format!("{} misclassified test digits; the most confident mistakes: true -> predicted (probability)", misses.len()), (w / 2, 24), centered(18))).map_err(err)?;
+        root.draw(&Text::new(format!("{} misclassified test images; the most confident mistakes: true -> predicted (probability)", misses.len()), (w / 2, 24), centered(18))).map_err(err)?;
         for (i, m) in misses.iter().take(rows * cols).enumerate() {
             let (x, y) = (10 + (i % cols) as i32 * tile_w + 20, 50 + (i / cols) as i32 * tile_h);
             draw_digit(root, (x, y), split.image(m.index), cell)?;
-            let text = format!("{} -> {} ({:.0}%)", m.label, m.predicted, m.probability * 100.0);
+            let text = format!("{} -> {} ({:.0}%)", split.classes[m.label as usize], split.classes[m.predicted as usize], m.probability * 100.0);
             root.draw(&Text::new(text, (x + SIDE as i32 * cell / 2, y + SIDE as i32 * cell + 16), centered(14).color(&RGBColor(200, 0, 0)))).map_err(err)?;
         }
         Ok(())

@@ -27,21 +27,21 @@ pub fn write_reports(dir: &Path, history: &History, model: &Model, data: &Mnist)
         ("accuracy.png", plots::accuracy_chart(history)),
         ("loss.png", plots::loss_chart(history)),
         ("samples.png", plots::digits_grid(&data.train, 4, 10)),
-        ("pixels.png", plots::pixel_matrix(digit, data.train.labels[SHOWCASE])),
+        ("pixels.png", plots::pixel_matrix(digit, data.train.class_name(SHOWCASE))),
         ("pooling.png", plots::pooling_illustration(digit)),
         ("predictions.png", plots::predictions(&data.test, &probs, 2, 10)),
     ];
     let all = analysis::predict_all(model, &data.test);
     let (activated, pooled) = analysis::feature_maps(model, digit);
-    let label = data.train.labels[SHOWCASE];
+    let label = data.train.class_name(SHOWCASE);
     let digit_probs = crate::predict::probabilities(model, digit);
     let inside = [
-        ("confusion.png", plots::confusion_matrix(&ConfusionMatrix::new(&data.test, &all))),
+        ("confusion.png", plots::confusion_matrix(&ConfusionMatrix::new(&data.test, &all), &data.test.classes)),
         ("misclassified.png", plots::misclassified_gallery(&data.test, &analysis::misclassified(&data.test, &all), 3, 10)),
         ("filters.png", plots::filters(&analysis::filters(model))),
-        ("feature_maps.png", plots::feature_maps(&activated, 26, &format!("The 32 feature maps of a {label} after Conv2D + ReLU (26 x 26)"))),
+        ("feature_maps.png", plots::feature_maps(&activated, 26, &format!("The 32 feature maps of \"{label}\" after Conv2D + ReLU (26 x 26)"))),
         ("feature_maps_pooled.png", plots::feature_maps(&pooled, 13, "The same maps after MaxPool2D (13 x 13)")),
-        ("digit_probabilities.png", plots::probability_bars(&digit_probs, &format!("The model's probabilities for this {label}"))),
+        ("digit_probabilities.png", plots::probability_bars(&digit_probs, &format!("The model's probabilities for this \"{label}\""))),
     ];
     let mut written = Vec::new();
     for (name, picture) in pictures.into_iter().chain(inside) {
