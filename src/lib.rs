@@ -22,6 +22,7 @@
 pub mod analysis;
 pub mod data;
 pub mod error;
+pub mod exercises;
 mod fsutil;
 pub mod history;
 pub mod layers;

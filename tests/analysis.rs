@@ -48,3 +48,22 @@ fn feature_maps_have_the_layer_shapes_and_pooling_keeps_maxima() {
     }
     assert_eq!(analysis::filters(&net).len(), 32 * 9);
 }
+
+#[test]
+fn exercise_checks_accept_right_answers_and_hint_at_wrong_ones() {
+    use mnist_cnn::exercises;
+    let right = exercises::horizontal_edge_filter([[1.0, 1.0, 1.0], [0.0, 0.0, 0.0], [-1.0, -1.0, -1.0]]);
+    assert!(right.right, "{right}");
+    let vertical = exercises::horizontal_edge_filter(mnist_cnn::plots::VERTICAL_EDGE);
+    assert!(!vertical.right && vertical.message.contains("vertical edges"), "{vertical}");
+    assert!(!exercises::horizontal_edge_filter([[0.0; 3]; 3]).right);
+    assert!(exercises::pooled_side(2, 13).right);
+    assert!(exercises::pooled_side(3, 8).right);
+    assert!(!exercises::pooled_side(3, 9).right);
+    // The lesson's own count, from the model summary.
+    let net = mnist_cnn::model::build(&mnist_cnn::model::device(0));
+    let total = mnist_cnn::model::summary(&net).total_params();
+    assert!(exercises::parameter_count(32, total).right);
+    assert!(exercises::parameter_count(16, 16 * 10 + 16 * 169 * 128 + 128 + 1290).right);
+    assert!(!exercises::parameter_count(16, total).right);
+}
