@@ -3,7 +3,7 @@
 use dfdx::prelude::*;
 
 use crate::data::{Images, Split, CLASSES, SIDE};
-use crate::model::{self, argmax, Model};
+use crate::model::{self, argmax, Model, Network};
 
 /// `counts[label][predicted]`: how often a digit was taken for each digit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,7 +23,7 @@ pub struct Miss {
 }
 
 /// The model's ten probabilities for every image of `split`, in batches of 1,000.
-pub fn predict_all(model: &Model, split: &Split) -> Vec<[f32; CLASSES]> {
+pub fn predict_all<N: Network>(model: &N, split: &Split) -> Vec<[f32; CLASSES]> {
     let dev = model::device(0);
     (0..split.len())
         .step_by(1000)

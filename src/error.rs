@@ -11,6 +11,10 @@ pub enum Error {
     CorruptData { path: PathBuf, problem: String, fix: String },
     /// A model, optimiser or checkpoint file cannot be used.
     BadModel { path: PathBuf, problem: String, fix: String },
+    /// An image to predict from cannot be used: `what` names it (a file, "the drawing").
+    BadImage { what: String, problem: String, fix: String },
+    /// An image is readable but holds no digit (it is blank or all one shade).
+    NoDigit { what: String },
     /// A history CSV cannot be read.
     BadHistory { path: PathBuf, problem: String },
     /// Reading or writing a file failed.
@@ -36,6 +40,11 @@ impl fmt::Display for Error {
             Error::MissingData { path, fix } => write!(f, "{} does not exist. {fix}", path.display()),
             Error::CorruptData { path, problem, fix } => write!(f, "{}: {problem}. {fix}", path.display()),
             Error::BadModel { path, problem, fix } => write!(f, "{}: {problem}. {fix}", path.display()),
+            Error::BadImage { what, problem, fix } => write!(f, "{what}: {problem}. {fix}"),
+            Error::NoDigit { what } => write!(
+                f,
+                "{what}: there is no digit in this image (it is blank, or all one shade). Give an image with one handwritten digit on a plain background."
+            ),
             Error::BadHistory { path, problem } => write!(
                 f,
                 "{}: {problem}. Regenerate it with `mnist-cnn train`.",

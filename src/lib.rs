@@ -20,8 +20,10 @@
 //! # Ok::<(), mnist_cnn::Error>(())
 //! ```
 pub mod analysis;
+pub mod better;
 pub mod data;
 pub mod error;
+pub mod export;
 pub mod exercises;
 mod fsutil;
 pub mod history;
@@ -32,6 +34,7 @@ pub mod optim;
 pub mod plots;
 pub mod predict;
 pub mod report;
+pub mod serve;
 pub mod train;
 
 /// The tensor library, re-exported so that notebooks need one `:dep` only.

@@ -5,12 +5,16 @@
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use mnist_cnn::{
-    data, history::History, model, report,
+    better::{self, BetterModel},
+    data, export,
+    history::History,
+    model::{self, Model, Network},
+    predict, report, serve,
     train::{self, Checkpoint, FitConfig},
     Error, Result,
 };
@@ -26,10 +30,15 @@ Commands:
   evaluate   test accuracy and loss of the saved model
   report     draw the report pictures from the saved history and model
   summary    each layer's output shape and parameter count
+  export     write the saved model as ONNX and TensorFlow Lite (next to it, or in --out)
+  predict FILE...  the top 3 digits for each PNG or JPEG image
+  serve      a local web page to draw a digit on and watch the model read it
 
 Flags:
-  --epochs N          epochs to train (default 10)
-  --batch-size N      images per training step (default 32)
+  --network NAME      lesson (the lesson's CNN, the default) or better (two convolution
+                      blocks, dropout, shifted images, a decaying learning rate)
+  --epochs N          epochs to train (default 10; better: 15)
+  --batch-size N      images per training step (default 32; better: 64)
   --lr RATE           Adam learning rate (default 0.001)
   --seed N            seed for the initial weights and the shuffles (default 0)
   --limit N           use only the first N training and test images (a quick run)
@@ -45,14 +54,28 @@ Flags:
   --reports DIR       folder for the report pictures (default reports)
   --checkpoints DIR   folder for per-epoch checkpoints (default checkpoints)
   --quiet             no progress bar
+  --out DIR           folder for export's files (default: the model's folder)
+  --port N            port for serve (default 8080; 0 picks a free one)
+  --host ADDR         address for serve (default 127.0.0.1: this computer only)
   -h, --help          this help
 
 Quick runs (--limit, --dry-run) write to target/quick/ unless --model, --history,
 --reports or --checkpoints say otherwise, so they never replace the full run's files.
-Fashion-MNIST runs write to models/fashion.safetensors, reports/fashion/ and checkpoints/fashion/.";
+Fashion-MNIST runs write to models/fashion.safetensors, reports/fashion/ and checkpoints/fashion/.
+The better network writes to models/better.safetensors, reports/better/ and checkpoints/better/
+(models/fashion-better.safetensors, reports/fashion/better/, ... for Fashion-MNIST), and, when
+both networks have a history, the chart reports/comparison.png.";
+
+/// Which network a run trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Net {
+    Lesson,
+    Better,
+}
 
 struct Args {
     command: String,
+    network: Net,
     fit: FitConfig,
     limit: Option<usize>,
     resume: bool,
@@ -61,15 +84,24 @@ struct Args {
     model: PathBuf,
     history: PathBuf,
     reports: PathBuf,
+    /// Images for `predict`.
+    files: Vec<PathBuf>,
+    out: Option<PathBuf>,
+    host: String,
+    port: u16,
+    /// The two networks' histories and the chart that compares them, when the paths are the defaults.
+    comparison: Option<(PathBuf, PathBuf, PathBuf)>,
 }
 
 fn parse(mut argv: impl Iterator<Item = String>) -> Result<Option<Args>> {
     let usage = |m: String| Error::Usage(format!("{m}\nRun `mnist-cnn --help` for the flags."));
     let mut command = None;
-    let mut fit = FitConfig::default();
+    let mut network = Net::Lesson;
+    let (mut epochs, mut batch_size, mut lr, mut seed, mut verbose) = (None, None, None, None, true);
     let (mut limit, mut resume, mut dry_run) = (None, false, false);
     let mut dataset = data::Dataset::Mnist;
     let (mut data_dir, mut model, mut history, mut reports, mut checkpoints) = (None, None, None, None, None);
+    let (mut files, mut out, mut host, mut port) = (Vec::new(), None, "127.0.0.1".to_string(), 8080u16);
     while let Some(arg) = argv.next() {
         let mut value = |name: &str| argv.next().ok_or_else(|| usage(format!("{name} needs a value")));
         fn number<T: std::str::FromStr>(name: &str, v: String) -> Result<T> {
@@ -77,10 +109,17 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Option<Args>> {
         }
         match arg.as_str() {
             "-h" | "--help" => return Ok(None),
-            "--epochs" => fit.epochs = number("--epochs", value("--epochs")?)?,
-            "--batch-size" => fit.batch_size = number("--batch-size", value("--batch-size")?)?,
-            "--lr" => fit.learning_rate = number("--lr", value("--lr")?)?,
-            "--seed" => fit.seed = number("--seed", value("--seed")?)?,
+            "--network" => {
+                network = match value("--network")?.as_str() {
+                    "lesson" => Net::Lesson,
+                    "better" => Net::Better,
+                    other => return Err(usage(format!("--network is `lesson` or `better`, not `{other}`"))),
+                }
+            }
+            "--epochs" => epochs = Some(number("--epochs", value("--epochs")?)?),
+            "--batch-size" => batch_size = Some(number("--batch-size", value("--batch-size")?)?),
+            "--lr" => lr = Some(number("--lr", value("--lr")?)?),
+            "--seed" => seed = Some(number("--seed", value("--seed")?)?),
             "--limit" => limit = Some(number("--limit", value("--limit")?)?),
             "--threads" => {
                 let n: usize = number("--threads", value("--threads")?)?;
@@ -88,7 +127,7 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Option<Args>> {
             }
             "--dry-run" => dry_run = true,
             "--resume" => resume = true,
-            "--quiet" => fit.verbose = false,
+            "--quiet" => verbose = false,
             "--dataset" => {
                 let name = value("--dataset")?;
                 dataset = data::Dataset::parse(&name)
@@ -99,10 +138,23 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Option<Args>> {
             "--history" => history = Some(PathBuf::from(value("--history")?)),
             "--reports" => reports = Some(PathBuf::from(value("--reports")?)),
             "--checkpoints" => checkpoints = Some(PathBuf::from(value("--checkpoints")?)),
+            "--out" => out = Some(PathBuf::from(value("--out")?)),
+            "--host" => host = value("--host")?,
+            "--port" => port = number("--port", value("--port")?)?,
             c if !c.starts_with('-') && command.is_none() => command = Some(c.to_string()),
+            f if !f.starts_with('-') && command.as_deref() == Some("predict") => files.push(PathBuf::from(f)),
             other => return Err(usage(format!("unknown argument `{other}`"))),
         }
     }
+    let mut fit = match network {
+        Net::Lesson => FitConfig::default(),
+        Net::Better => better::fit_config(),
+    };
+    fit.epochs = epochs.unwrap_or(fit.epochs);
+    fit.batch_size = batch_size.unwrap_or(fit.batch_size);
+    fit.learning_rate = lr.unwrap_or(fit.learning_rate);
+    fit.seed = seed.unwrap_or(fit.seed);
+    fit.verbose = verbose;
     if fit.batch_size == 0 {
         return Err(usage("--batch-size must be at least 1".into()));
     }
@@ -111,25 +163,44 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Option<Args>> {
         limit = Some(limit.unwrap_or(256).min(256));
     }
     let base = if limit.is_some() { PathBuf::from("target/quick") } else { PathBuf::new() };
-    let (model_name, sub) = match dataset {
-        data::Dataset::Mnist => ("lesson", ""),
+    let (dataset_dir, prefix) = match dataset {
+        data::Dataset::Mnist => ("", ""),
         data::Dataset::Fashion => ("fashion", "fashion"),
     };
-    fit.checkpoint_dir = Some(checkpoints.unwrap_or_else(|| base.join("checkpoints").join(sub)));
+    let (model_name, sub) = match (network, prefix) {
+        (Net::Lesson, "") => ("lesson".to_string(), PathBuf::new()),
+        (Net::Lesson, p) => (p.to_string(), PathBuf::from(dataset_dir)),
+        (Net::Better, "") => ("better".to_string(), PathBuf::from("better")),
+        (Net::Better, p) => (format!("{p}-better"), Path::new(dataset_dir).join("better")),
+    };
+    fit.checkpoint_dir = Some(checkpoints.unwrap_or_else(|| base.join("checkpoints").join(&sub)));
+    let reports_root = base.join("reports").join(dataset_dir);
+    let comparison = (history.is_none() && reports.is_none()).then(|| {
+        (reports_root.join("history.csv"), reports_root.join("better/history.csv"), reports_root.join("comparison.png"))
+    });
     let command = command.unwrap_or_else(|| "all".into());
-    if !["all", "train", "evaluate", "report", "summary"].contains(&command.as_str()) {
+    if !["all", "train", "evaluate", "report", "summary", "export", "predict", "serve"].contains(&command.as_str()) {
         return Err(usage(format!("unknown command `{command}`")));
+    }
+    if command == "predict" && files.is_empty() {
+        return Err(usage("predict needs the image files to read: mnist-cnn predict digit.png".into()));
     }
     Ok(Some(Args {
         command,
+        network,
         fit,
         limit,
         resume,
         dataset,
         data_dir: data_dir.unwrap_or_else(|| dataset.default_dir()),
         model: model.unwrap_or_else(|| base.join(format!("models/{model_name}.safetensors"))),
-        history: history.unwrap_or_else(|| base.join("reports").join(sub).join("history.csv")),
-        reports: reports.unwrap_or_else(|| base.join("reports").join(sub)),
+        history: history.unwrap_or_else(|| base.join("reports").join(&sub).join("history.csv")),
+        reports: reports.unwrap_or_else(|| base.join("reports").join(&sub)),
+        files,
+        out,
+        host,
+        port,
+        comparison,
     }))
 }
 
@@ -142,66 +213,130 @@ fn load_data(args: &Args) -> Result<data::Mnist> {
     Ok(mnist)
 }
 
-fn train(args: &Args, mnist: &data::Mnist) -> Result<()> {
+/// What each network draws in `report`.
+trait Reported: Network + export::Export {
+    fn write_reports(&self, dir: &Path, history: &History, data: &data::Mnist) -> Result<Vec<PathBuf>>;
+}
+
+impl Reported for Model {
+    fn write_reports(&self, dir: &Path, history: &History, data: &data::Mnist) -> Result<Vec<PathBuf>> {
+        report::write_reports(dir, history, self, data)
+    }
+}
+
+impl Reported for BetterModel {
+    fn write_reports(&self, dir: &Path, history: &History, data: &data::Mnist) -> Result<Vec<PathBuf>> {
+        report::write_run_reports(dir, history, self, data)
+    }
+}
+
+fn train<N: Network>(args: &Args, mnist: &data::Mnist) -> Result<()> {
     let dir = args.fit.checkpoint_dir.as_deref().expect("set by parse");
     let mut run = match args.resume {
-        true => match train::load_checkpoint(dir, &args.fit, mnist.train.len())? {
+        true => match train::load_checkpoint::<N>(dir, &args.fit, mnist.train.len())? {
             Some(run) => {
                 eprintln!("Resuming after epoch {} from {}", run.history.epochs.len(), dir.display());
                 run
             }
             None => {
                 eprintln!("No checkpoint in {}: starting afresh", dir.display());
-                Checkpoint::new(&args.fit)
+                Checkpoint::start(&args.fit)
             }
         },
-        false => Checkpoint::new(&args.fit),
+        false => Checkpoint::start(&args.fit),
     };
     eprintln!(
-        "Training on {} images, testing on {}, batch size {}, {} epochs",
+        "Training the {} network on {} images, testing on {}, batch size {}, {} epochs",
+        N::NAME,
         mnist.train.len(),
         mnist.test.len(),
         args.fit.batch_size,
         args.fit.epochs
     );
     let history_path = args.history.clone();
+    let started = Instant::now();
     train::fit(&mut run, &mnist.train, &mnist.test, &args.fit, |_| {})?;
     run.history.save_csv(&history_path)?;
     model::save(&run.model, &args.model)?;
     let eval = train::evaluate(&run.model, &mnist.test);
     println!("Test accuracy: {:.2}%  (loss {:.4})", eval.accuracy * 100.0, eval.loss);
+    println!("Training took {:.0}s", started.elapsed().as_secs_f64());
     println!("Saved {} and {}", args.model.display(), history_path.display());
     Ok(())
 }
 
-fn run(args: Args) -> Result<()> {
+fn write_reports<N: Reported>(args: &Args, mnist: &data::Mnist) -> Result<()> {
+    let history = History::load_csv(&args.history)?;
+    let m: N = model::load_network(&args.model)?;
+    let mut written = m.write_reports(&args.reports, &history, mnist)?;
+    if let Some((lesson, better, chart)) = &args.comparison {
+        if lesson.exists() && better.exists() {
+            let (lesson, better) = (History::load_csv(lesson)?, History::load_csv(better)?);
+            written.push(report::write_comparison(chart, &[("lesson", &lesson), ("better", &better)])?);
+        }
+    }
+    for p in written {
+        println!("Wrote {}", p.display());
+    }
+    Ok(())
+}
+
+/// Prints the top 3 digits of each file; a file that cannot be read is reported and skipped,
+/// and the command fails at the end if any could not.
+fn predict_files<N: Network>(args: &Args) -> Result<()> {
+    let m: N = model::load_network(&args.model)?;
+    let mut failed = 0;
+    for file in &args.files {
+        match predict::read_digit(file) {
+            Ok(pixels) => {
+                let top = predict::top(&predict::probabilities(&m, &pixels), 3);
+                let rest: Vec<String> = top[1..].iter().map(|(d, p)| format!("{d} ({:.1}%)", p * 100.0)).collect();
+                println!("{}: {} ({:.1}%), then {}", file.display(), top[0].0, top[0].1 * 100.0, rest.join(", "));
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                failed += 1;
+            }
+        }
+    }
+    match failed {
+        0 => Ok(()),
+        n => Err(Error::Usage(format!("{n} of {} images could not be read", args.files.len()))),
+    }
+}
+
+fn run<N: Reported>(args: Args) -> Result<()> {
     match args.command.as_str() {
-        "summary" => println!("{}", model::summary(&model::build(&model::device(args.fit.seed)))),
+        "summary" => println!("{}", N::build(&model::device(args.fit.seed)).summary()),
         "evaluate" => {
             let mnist = load_data(&args)?;
-            let m = model::load(&args.model)?;
+            let m: N = model::load_network(&args.model)?;
             let e = train::evaluate(&m, &mnist.test);
             println!("Test accuracy: {:.2}%  (loss {:.4}) on {} images", e.accuracy * 100.0, e.loss, mnist.test.len());
         }
-        "report" => {
-            let mnist = load_data(&args)?;
-            let history = History::load_csv(&args.history)?;
-            let m = model::load(&args.model)?;
-            for p in report::write_reports(&args.reports, &history, &m, &mnist)? {
-                println!("Wrote {}", p.display());
-            }
+        "report" => write_reports::<N>(&args, &load_data(&args)?)?,
+        "export" => {
+            let m: N = model::load_network(&args.model)?;
+            let dir = args.out.clone().unwrap_or_else(|| args.model.parent().map(Path::to_path_buf).unwrap_or_default());
+            let stem = args.model.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| N::NAME.into());
+            let (onnx, tflite) = (dir.join(format!("{stem}.onnx")), dir.join(format!("{stem}.tflite")));
+            export::write_onnx(&m, &onnx)?;
+            export::write_tflite(&m, &tflite)?;
+            println!("Wrote {} (input [batch, 1, 28, 28])", onnx.display());
+            println!("Wrote {} (input [1, 28, 28, 1])", tflite.display());
         }
-        "train" => train(&args, &load_data(&args)?)?,
+        "predict" => predict_files::<N>(&args)?,
+        "serve" => {
+            let m: N = model::load_network(&args.model)?;
+            serve::serve(&m, &format!("{}:{}", args.host, args.port))?;
+        }
+        "train" => train::<N>(&args, &load_data(&args)?)?,
         _ => {
             let started = Instant::now();
             let mnist = load_data(&args)?;
-            println!("{}\n", model::summary(&model::build(&model::device(args.fit.seed))));
-            train(&args, &mnist)?;
-            let history = History::load_csv(&args.history)?;
-            let m = model::load(&args.model)?;
-            for p in report::write_reports(&args.reports, &history, &m, &mnist)? {
-                println!("Wrote {}", p.display());
-            }
+            println!("{}\n", N::build(&model::device(args.fit.seed)).summary());
+            train::<N>(&args, &mnist)?;
+            write_reports::<N>(&args, &mnist)?;
             println!("Done in {:.0}s", started.elapsed().as_secs_f64());
         }
     }
@@ -221,7 +356,10 @@ fn main() -> ExitCode {
             println!("{USAGE}");
             ExitCode::SUCCESS
         }
-        Ok(Some(args)) => match run(args) {
+        Ok(Some(args)) => match match args.network {
+            Net::Lesson => run::<Model>(args),
+            Net::Better => run::<BetterModel>(args),
+        } {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e}");

@@ -2,13 +2,14 @@
 use std::{fmt, path::Path};
 
 use dfdx::nn::builders::{Linear, ReLU};
+use dfdx::nn::modules;
 use dfdx::prelude::*;
 use ::safetensors::tensor::{Dtype as SafeDtype, SafeTensors};
 
 use crate::data::{Images, CLASSES, SIDE};
 use crate::error::{Error, Result};
 use crate::fsutil::{self, write_atomic_with};
-use crate::layers::{builder::Conv2D, conv_relu_pool, Flatten, InputGradient, MaxPool2D};
+use crate::layers::{self, builder::Conv2D, conv_relu_pool, Flatten, InputGradient, MaxPool2D};
 
 /// The lesson's network, layer by layer as Keras lists it; the comments give each output shape.
 ///
@@ -25,8 +26,14 @@ pub type Lesson = (
     Linear<128, 10>,           // [batch, 10]:         one score per digit
 );
 
-/// The lesson's network with its weights, on the CPU.
-pub type Model = <Lesson as BuildOnDevice<Cpu, f32>>::Built;
+/// The lesson's network with its weights, on the CPU: what [`build`] makes of [`Lesson`].
+pub type Model = (
+    (layers::Conv2D<1, 32, 3, f32, Cpu>, ReLU),
+    MaxPool2D<2>,
+    Flatten,
+    (modules::Linear<5408, 128, f32, Cpu>, ReLU),
+    modules::Linear<128, 10, f32, Cpu>,
+);
 
 /// The model's output for a batch: `[batch, 10]`.
 pub type Logits = Tensor<(usize, Const<10>), f32, Cpu>;
@@ -41,14 +48,58 @@ pub fn build(dev: &Cpu) -> Model {
     dev.build_module::<Lesson, f32>()
 }
 
+/// A batch of images, with or without a gradient tape: `[batch, 1, 28, 28]`.
+pub type Input<T> = Tensor<(usize, Const<1>, Const<SIDE>, Const<SIDE>), f32, Cpu, T>;
+
+/// A batch of scores, one per class: `[batch, 10]`.
+pub type Output<T> = Tensor<(usize, Const<CLASSES>), f32, Cpu, T>;
+
+/// What [`crate::train::fit`], [`crate::train::evaluate`], [`save`] and [`load`] need of a network:
+/// the lesson's [`Model`] and the [`crate::better::BetterModel`] both are one.
+pub trait Network: TensorCollection<f32, Cpu> + Sized {
+    /// The network's name in file names, checkpoints and messages (`lesson`, `better`).
+    const NAME: &'static str;
+    /// A new network with random initial weights drawn from `dev`.
+    fn build(dev: &Cpu) -> Self;
+    /// The device its weights live on.
+    fn device(&self) -> Cpu;
+    /// Scores (logits) for a batch: inference, so dropout (if any) is off.
+    fn forward<T: Tape<f32, Cpu>>(&self, x: Input<T>) -> Output<T>;
+    /// Scores for a training batch: dropout (if any) is on and draws its masks from `rng`, so that
+    /// a run is a function of its seed. Without dropout, the same as [`Network::forward`].
+    fn forward_train(&self, x: Input<OwnedTape<f32, Cpu>>, rng: &mut rand::rngs::StdRng) -> Output<OwnedTape<f32, Cpu>> {
+        let _ = rng;
+        self.forward(x)
+    }
+    /// Each layer's output shape and parameter count, as Keras's `model.summary()` prints them.
+    fn summary(&self) -> Summary;
+}
+
+impl Network for Model {
+    const NAME: &'static str = "lesson";
+
+    fn build(dev: &Cpu) -> Self {
+        dev.build_module::<Lesson, f32>()
+    }
+
+    fn device(&self) -> Cpu {
+        self.0 .0.weight.device().clone()
+    }
+
+    fn forward<T: Tape<f32, Cpu>>(&self, x: Input<T>) -> Output<T> {
+        forward(self, x)
+    }
+
+    fn summary(&self) -> Summary {
+        summary(self)
+    }
+}
+
 /// The model's forward pass: the same numbers as dfdx's `model.forward(x)`, which runs the
 /// layers one after the other, with Conv2D, ReLU and MaxPool2D fused into one pass over each
 /// image (see [`crate::layers::conv_relu_pool`]), and no gradient computed for the input images.
 /// Works with or without a gradient tape on `x`.
-pub fn forward<T: Tape<f32, Cpu>>(
-    model: &Model,
-    x: Tensor<(usize, Const<1>, Const<SIDE>, Const<SIDE>), f32, Cpu, T>,
-) -> Tensor<(usize, Const<CLASSES>), f32, Cpu, T> {
+pub fn forward<T: Tape<f32, Cpu>>(model: &Model, x: Input<T>) -> Output<T> {
     let x = conv_relu_pool(&model.0 .0, &model.1, x, InputGradient::Skip).expect("the CPU kernels do not fail");
     let x = model.2.forward(x);
     let x = model.3.forward(x);
@@ -56,8 +107,8 @@ pub fn forward<T: Tape<f32, Cpu>>(
 }
 
 /// Softmax of the logits: ten probabilities per image that sum to 1.
-pub fn probabilities(model: &Model, images: Images) -> Vec<[f32; CLASSES]> {
-    let probs = forward(model, images).softmax::<Axis<1>>();
+pub fn probabilities<N: Network>(model: &N, images: Images) -> Vec<[f32; CLASSES]> {
+    let probs = model.forward(images).softmax::<Axis<1>>();
     probs.as_vec().chunks_exact(CLASSES).map(|c| c.try_into().unwrap()).collect()
 }
 
@@ -134,7 +185,7 @@ impl fmt::Display for Summary {
 }
 
 /// Saves the weights as safetensors, atomically.
-pub fn save(model: &Model, path: &Path) -> Result<()> {
+pub fn save<N: Network>(model: &N, path: &Path) -> Result<()> {
     write_atomic_with(path, |tmp| {
         model.save_safetensors(tmp).map_err(|e| Error::BadModel {
             path: path.to_path_buf(),
@@ -144,10 +195,15 @@ pub fn save(model: &Model, path: &Path) -> Result<()> {
     })
 }
 
-/// Loads a model saved by [`save`]. A file that is not safetensors, or that holds tensors of
-/// other names, types or shapes (another model), is refused with the name of the culprit.
+/// Loads the lesson's model saved by [`save`] (see [`load_network`]).
 pub fn load(path: &Path) -> Result<Model> {
-    let mut model = build(&device(0));
+    load_network(path)
+}
+
+/// Loads a network saved by [`save`]. A file that is not safetensors, or that holds tensors of
+/// other names, types or shapes (another model), is refused with the name of the culprit.
+pub fn load_network<N: Network>(path: &Path) -> Result<N> {
+    let mut model = N::build(&device(0));
     load_into(&mut model, path)?;
     Ok(model)
 }

@@ -21,11 +21,29 @@ pub fn lesson_model_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/lesson.safetensors")
 }
 
+/// A file of this repository, by its path from the top (`reports/better/history.csv`).
+pub fn project_file(relative: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
 /// A folder for files the notebooks write (`target/notebooks/`), outside version control.
 pub fn scratch_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/notebooks");
     let _ = std::fs::create_dir_all(&dir);
     dir
+}
+
+/// A 28x28 digit as if written in dark ink on a larger sheet of light paper (a 640 x 400 page,
+/// the digit 9 times larger and off-centre): an image to try `predict`'s preparation on.
+pub fn on_paper(pixels: &[u8]) -> image::DynamicImage {
+    let digit = image::GrayImage::from_raw(28, 28, pixels.to_vec()).expect("a digit has 28 x 28 pixels");
+    let big = image::imageops::resize(&digit, 252, 252, image::imageops::FilterType::Triangle);
+    let mut page = image::RgbImage::from_pixel(640, 400, image::Rgb([235, 235, 225]));
+    for (x, y, p) in big.enumerate_pixels() {
+        let v = 235 - (p.0[0] as u32 * 200 / 255) as u8;
+        page.put_pixel(330 + x, 60 + y, image::Rgb([v, v, v - 10]));
+    }
+    image::DynamicImage::ImageRgb8(page)
 }
 
 fn emit(mime: &str, content: &str) {

@@ -11,7 +11,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::data::{Split, PIXELS, SIDE};
-use crate::history::History;
+use crate::history::{Epoch, History};
 use crate::layers::{Conv2D, MaxPool2D};
 
 static FONT: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
@@ -76,17 +76,23 @@ fn centered(size: u32) -> TextStyle<'static> {
 
 const BLUE: RGBColor = RGBColor(31, 119, 180);
 const ORANGE: RGBColor = RGBColor(255, 127, 14);
+const GREEN_DARK: RGBColor = RGBColor(44, 160, 44);
 
-/// One metric per epoch, training and test, as Keras's lesson plots them.
-fn epoch_chart(history: &History, title: &str, metric: &str, train: fn(&crate::history::Epoch) -> f64, test: fn(&crate::history::Epoch) -> f64, legend_low: bool) -> Picture {
-    canvas(800, 500, |root| {
-        let n = history.epochs.len().max(1);
-        let values: Vec<f64> = history.epochs.iter().flat_map(|e| [train(e), test(e)]).collect();
+/// One line of a chart: its legend, its colour, its (x, y) points.
+type Line = (String, RGBColor, Vec<(f64, f64)>);
+
+/// A line chart over epochs, with dots at each epoch and a legend.
+fn epoch_chart(lines: &[Line], title: &str, metric: &str, legend_low: bool) -> Picture {
+    let lines = lines.to_vec();
+    let (title, metric) = (title.to_string(), metric.to_string());
+    canvas(800, 500, move |root| {
+        let n = lines.iter().flat_map(|l| l.2.iter().map(|p| p.0 as usize)).max().unwrap_or(1).max(1);
+        let values: Vec<f64> = lines.iter().flat_map(|l| l.2.iter().map(|p| p.1)).collect();
         let (lo, hi) = values.iter().fold((f64::MAX, f64::MIN), |(l, h), &v| (l.min(v), h.max(v)));
         let (lo, hi) = if values.is_empty() { (0.0, 1.0) } else { (lo, hi) };
         let pad = ((hi - lo) * 0.08).max(1e-3);
         let mut chart = ChartBuilder::on(root)
-            .caption(title, font(24))
+            .caption(&title, font(24))
             .margin(20)
             .x_label_area_size(45)
             .y_label_area_size(70)
@@ -95,7 +101,7 @@ fn epoch_chart(history: &History, title: &str, metric: &str, train: fn(&crate::h
         chart
             .configure_mesh()
             .x_desc("epoch")
-            .y_desc(metric)
+            .y_desc(&metric)
             .x_labels(n.min(20))
             .x_label_formatter(&|x| format!("{x:.0}"))
             .y_label_formatter(&|y| format!("{y:.3}"))
@@ -103,8 +109,7 @@ fn epoch_chart(history: &History, title: &str, metric: &str, train: fn(&crate::h
             .axis_desc_style(font(16))
             .draw()
             .map_err(err)?;
-        for (name, color, f) in [("train", BLUE, train), ("test", ORANGE, test)] {
-            let points: Vec<(f64, f64)> = history.epochs.iter().map(|e| (e.epoch as f64, f(e))).collect();
+        for (name, color, points) in lines.iter().cloned() {
             chart
                 .draw_series(LineSeries::new(points.clone(), color.stroke_width(3)))
                 .map_err(err)?
@@ -124,14 +129,35 @@ fn epoch_chart(history: &History, title: &str, metric: &str, train: fn(&crate::h
     })
 }
 
-/// Accuracy per epoch on the training and test sets.
+/// The `train` and `test` lines of one history.
+fn train_and_test(history: &History, train: fn(&Epoch) -> f64, test: fn(&Epoch) -> f64) -> Vec<Line> {
+    let points = |f: fn(&Epoch) -> f64| history.epochs.iter().map(|e| (e.epoch as f64, f(e))).collect();
+    vec![("train".into(), BLUE, points(train)), ("test".into(), ORANGE, points(test))]
+}
+
+/// Accuracy per epoch on the training and test sets (Keras's `history.history["accuracy"]`).
 pub fn accuracy_chart(history: &History) -> Picture {
-    epoch_chart(history, "Accuracy per epoch", "accuracy", |e| e.accuracy, |e| e.val_accuracy, true)
+    epoch_chart(&train_and_test(history, |e| e.accuracy, |e| e.val_accuracy), "Accuracy per epoch", "accuracy", true)
 }
 
 /// Cross-entropy loss per epoch on the training and test sets.
 pub fn loss_chart(history: &History) -> Picture {
-    epoch_chart(history, "Loss per epoch", "loss (cross-entropy)", |e| e.loss, |e| e.val_loss, false)
+    epoch_chart(&train_and_test(history, |e| e.loss, |e| e.val_loss), "Loss per epoch", "loss (cross-entropy)", false)
+}
+
+/// Test accuracy per epoch of several models, one line each: which learns faster, which ends higher.
+pub fn comparison_chart(runs: &[(&str, &History)]) -> Picture {
+    let colors = [BLUE, GREEN_DARK, ORANGE, RED];
+    let lines: Vec<Line> = runs
+        .iter()
+        .zip(colors.iter().cycle())
+        .map(|((name, h), &c)| {
+            let last = h.last().map_or(0.0, |e| e.val_accuracy);
+            let label = format!("{name} ({:.2}% after epoch {})", last * 100.0, h.epochs.len());
+            (label, c, h.epochs.iter().map(|e| (e.epoch as f64, e.val_accuracy)).collect())
+        })
+        .collect();
+    epoch_chart(&lines, "Test accuracy per epoch", "test accuracy", true)
 }
 
 /// Grey level for a 0..1 value: 0 black, 1 white.
@@ -507,6 +533,56 @@ pub fn feature_maps(maps: &[f32], side: usize, title: &str) -> Picture {
             let top = map.iter().fold(0.0f32, |m, &v| m.max(v)).max(1e-6);
             let (x, y) = (16 + (f % cols) as i32 * tile, 42 + (f / cols) as i32 * tile);
             draw_cells(root, (x, y), side, side, cell, |i| grey(map[i] / top))?;
+        }
+        Ok(())
+    })
+}
+
+/// An image as `predict` found it, beside the 28x28 digit it made of it (see
+/// [`crate::predict::prepare`]): what "prepared the way MNIST was made" means.
+pub fn preparation(original: &image::DynamicImage, prepared: &[u8]) -> Picture {
+    assert_eq!(prepared.len(), PIXELS, "a prepared digit has 784 pixels");
+    let side = 280u32;
+    let scale = side as f32 / original.width().max(original.height()) as f32;
+    let (w, h) = (((original.width() as f32 * scale) as u32).max(1), ((original.height() as f32 * scale) as u32).max(1));
+    let shown = image::imageops::resize(&original.to_rgb8(), w, h, image::imageops::FilterType::Triangle);
+    let title = format!("An image of {} x {} pixels, and the 28 x 28 digit the model is given", original.width(), original.height());
+    canvas(2 * side + 140, side + 110, |root| {
+        root.draw(&Text::new(title, ((side + 70) as i32, 24), centered(20))).map_err(err)?;
+        let top = 60;
+        let (x0, y0) = (30 + (side - w) as i32 / 2, top + (side - h) as i32 / 2);
+        for (x, y, p) in shown.enumerate_pixels() {
+            root.draw_pixel((x0 + x as i32, y0 + y as i32), &RGBColor(p.0[0], p.0[1], p.0[2])).map_err(err)?;
+        }
+        root.draw(&Rectangle::new([(30, top), (30 + side as i32, top + side as i32)], RGBColor(160, 160, 160))).map_err(err)?;
+        let x1 = 110 + side as i32;
+        root.draw(&Text::new("→", (x1 - 40, top + side as i32 / 2), centered(36))).map_err(err)?;
+        draw_digit(root, (x1, top), prepared, (side / SIDE as u32) as i32)?;
+        let caption = "grey, white on black, cropped, fit to 20 x 20, centred by mass";
+        root.draw(&Text::new(caption, ((side + 70) as i32, top + side as i32 + 28), centered(16))).map_err(err)?;
+        Ok(())
+    })
+}
+
+/// A digit and `count` randomly moved copies of it, as training sees it in different epochs
+/// (see [`crate::data::augment`]); `seed` picks the moves.
+pub fn moved_copies(pixels: &[u8], count: usize, seed: u64) -> Picture {
+    use rand::SeedableRng;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let image: Vec<f32> = pixels.iter().map(|&p| crate::data::normalise(p)).collect();
+    let copies: Vec<Vec<u8>> = std::iter::once(pixels.to_vec())
+        .chain((0..count).map(|_| crate::data::augment(&image, &mut rng).iter().map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8).collect()))
+        .collect();
+    let cell = 3;
+    let tile = SIDE as i32 * cell + 16;
+    let w = copies.len() as i32 * tile + 16;
+    canvas(w as u32, (SIDE as i32 * cell + 90) as u32, |root| {
+        root.draw(&Text::new("The original, then the same digit as different epochs see it", (w / 2, 24), centered(18))).map_err(err)?;
+        for (i, c) in copies.iter().enumerate() {
+            let x = 16 + i as i32 * tile;
+            draw_digit(root, (x, 50), c, cell)?;
+            let label = if i == 0 { "original".to_string() } else { format!("epoch {i}") };
+            root.draw(&Text::new(label, (x + SIDE as i32 * cell / 2, 50 + SIDE as i32 * cell + 18), centered(13))).map_err(err)?;
         }
         Ok(())
     })

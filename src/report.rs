@@ -6,36 +6,56 @@ use crate::data::Mnist;
 use crate::error::Result;
 use crate::fsutil::write_atomic;
 use crate::history::History;
-use crate::model::Model;
+use crate::model::{Model, Network};
 use crate::plots;
 
 /// The index of the training digit shown in the pixel-matrix and pooling pictures (a 5, the
 /// first image of MNIST).
 pub const SHOWCASE: usize = 0;
 
-/// Writes every report picture into `dir` (atomically, one file at a time) and returns the paths.
-/// The charts come from `history`, the predictions and the look inside from `model`, the rest
-/// from the data.
+/// Writes every report picture of the lesson's model into `dir` (atomically, one file at a
+/// time) and returns the paths: the pictures of [`write_run_reports`], and the look inside the
+/// network (filters, feature maps) and at the data (samples, pixels, pooling).
 pub fn write_reports(dir: &Path, history: &History, model: &Model, data: &Mnist) -> Result<Vec<PathBuf>> {
     let digit = data.train.image(SHOWCASE);
     let label = data.train.class_name(SHOWCASE);
-    // One pass over the test set feeds the predictions, the confusion matrix and the misses.
-    let all = analysis::predict_all(model, &data.test);
+    let mut written = write_run_reports(dir, history, model, data)?;
     let (activated, pooled) = analysis::feature_maps(model, digit);
     let pictures = [
-        ("accuracy.png", plots::accuracy_chart(history)),
-        ("loss.png", plots::loss_chart(history)),
         ("samples.png", plots::digits_grid(&data.train, 4, 10)),
         ("pixels.png", plots::pixel_matrix(digit, label)),
         ("pooling.png", plots::pooling_illustration(digit)),
-        ("predictions.png", plots::predictions(&data.test, &all, 2, 10)),
-        ("confusion.png", plots::confusion_matrix(&ConfusionMatrix::new(&data.test, &all), &data.test.classes)),
-        ("misclassified.png", plots::misclassified_gallery(&data.test, &analysis::misclassified(&data.test, &all), 3, 10)),
         ("filters.png", plots::filters(&analysis::filters(model))),
         ("feature_maps.png", plots::feature_maps(&activated, 26, &format!("The 32 feature maps of \"{label}\" after Conv2D + ReLU (26 x 26)"))),
         ("feature_maps_pooled.png", plots::feature_maps(&pooled, 13, "The same maps after MaxPool2D (13 x 13)")),
         ("digit_probabilities.png", plots::probability_bars(&crate::predict::probabilities(model, digit), &format!("The model's probabilities for this \"{label}\""))),
     ];
+    written.extend(write_all(dir, pictures)?);
+    Ok(written)
+}
+
+/// Writes the pictures any trained network has: accuracy and loss per epoch, predictions on
+/// test digits, the confusion matrix and the misclassified digits.
+pub fn write_run_reports<N: Network>(dir: &Path, history: &History, model: &N, data: &Mnist) -> Result<Vec<PathBuf>> {
+    // One pass over the test set feeds the predictions, the confusion matrix and the misses.
+    let all = analysis::predict_all(model, &data.test);
+    let pictures = [
+        ("accuracy.png", plots::accuracy_chart(history)),
+        ("loss.png", plots::loss_chart(history)),
+        ("predictions.png", plots::predictions(&data.test, &all, 2, 10)),
+        ("confusion.png", plots::confusion_matrix(&ConfusionMatrix::new(&data.test, &all), &data.test.classes)),
+        ("misclassified.png", plots::misclassified_gallery(&data.test, &analysis::misclassified(&data.test, &all), 3, 10)),
+    ];
+    write_all(dir, pictures)
+}
+
+/// Writes the chart of test accuracy per epoch of several runs to `path`.
+pub fn write_comparison(path: &Path, runs: &[(&str, &History)]) -> Result<PathBuf> {
+    write_atomic(path, &plots::comparison_chart(runs).png())?;
+    Ok(path.to_path_buf())
+}
+
+fn write_all<const N: usize>(dir: &Path, pictures: [(&str, plots::Picture); N]) -> Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     for (name, picture) in pictures {
         let path = dir.join(name);

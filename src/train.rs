@@ -9,11 +9,12 @@ use std::{
 };
 
 use dfdx::prelude::*;
+use rand::{rngs::StdRng, SeedableRng};
 
 use crate::data::{Split, CLASSES};
 use crate::error::{Error, Result};
 use crate::history::{Epoch, History};
-use crate::model::{self, argmax, Model};
+use crate::model::{self, argmax, Model, Network};
 use crate::optim::Adam;
 
 /// How to train: the lesson's settings by default (10 epochs, batches of 32, Adam 1e-3).
@@ -28,11 +29,32 @@ pub struct FitConfig {
     pub verbose: bool,
     /// Where to keep a checkpoint after every epoch (none if `None`).
     pub checkpoint_dir: Option<PathBuf>,
+    /// The learning rate is multiplied by this after every epoch (1: constant, as the lesson).
+    pub lr_decay: f32,
+    /// Move each training image a little at random each time it is seen (rotate, scale, shift:
+    /// see [`Split::augmented_batch`]); the lesson uses the images as they are.
+    pub augment: bool,
 }
 
 impl Default for FitConfig {
     fn default() -> Self {
-        FitConfig { epochs: 10, batch_size: 32, seed: 0, learning_rate: 1e-3, verbose: true, checkpoint_dir: None }
+        FitConfig {
+            epochs: 10,
+            batch_size: 32,
+            seed: 0,
+            learning_rate: 1e-3,
+            verbose: true,
+            checkpoint_dir: None,
+            lr_decay: 1.0,
+            augment: false,
+        }
+    }
+}
+
+impl FitConfig {
+    /// The learning rate during `epoch` (1-based).
+    pub fn learning_rate_at(&self, epoch: usize) -> f32 {
+        self.learning_rate * self.lr_decay.powi(epoch as i32 - 1)
     }
 }
 
@@ -44,17 +66,24 @@ pub struct Evaluation {
 }
 
 /// Everything a run needs to continue: the weights, the optimiser's state, the history so far.
-pub struct Checkpoint {
-    pub model: Model,
+pub struct Checkpoint<N: Network = Model> {
+    pub model: N,
     pub optimizer: Adam,
     pub history: History,
 }
 
 impl Checkpoint {
-    /// A fresh start: random weights from `cfg.seed`, an empty history.
+    /// A fresh start for the lesson's model: random weights from `cfg.seed`, an empty history.
     pub fn new(cfg: &FitConfig) -> Checkpoint {
+        Checkpoint::start(cfg)
+    }
+}
+
+impl<N: Network> Checkpoint<N> {
+    /// A fresh start for any network: `Checkpoint::<BetterModel>::start(&cfg)`.
+    pub fn start(cfg: &FitConfig) -> Checkpoint<N> {
         Checkpoint {
-            model: model::build(&model::device(cfg.seed)),
+            model: N::build(&model::device(cfg.seed)),
             optimizer: Adam::new(cfg.learning_rate),
             history: History::default(),
         }
@@ -69,8 +98,8 @@ fn epoch_seed(seed: u64, epoch: usize) -> u64 {
 
 /// Trains `run` until its history has `cfg.epochs` epochs, evaluating on `test` after each
 /// epoch (Keras's `validation_data`). Calls `on_epoch` after each epoch, after the checkpoint.
-pub fn fit(
-    run: &mut Checkpoint,
+pub fn fit<N: Network>(
+    run: &mut Checkpoint<N>,
     train: &Split,
     test: &Split,
     cfg: &FitConfig,
@@ -82,19 +111,25 @@ pub fn fit(
     if train.is_empty() {
         return Err(Error::Usage("there are no training images to fit on".into()));
     }
-    let dev = run.model.0 .0.weight.device().clone();
+    let dev = run.model.device();
     let mut grads = run.model.alloc_grads();
     for epoch in run.history.epochs.len() + 1..=cfg.epochs {
         if cfg.verbose {
             eprintln!("Epoch {epoch}/{}", cfg.epochs);
         }
         let batches = train.shuffled_batches(cfg.batch_size, epoch_seed(cfg.seed, epoch));
+        // Augmentation and dropout masks: drawn from the epoch's own seed, so a resumed run matches.
+        let mut rng = StdRng::seed_from_u64(epoch_seed(cfg.seed, epoch) ^ 0xD1CE);
+        run.optimizer.learning_rate = cfg.learning_rate_at(epoch);
         let mut bar = Progress::new(batches.len(), cfg.verbose);
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
         let start = Instant::now();
         for (step, indices) in batches.iter().enumerate() {
-            let (x, y) = train.batch(&dev, indices);
-            let logits = model::forward(&run.model, x.traced(grads));
+            let (x, y) = match cfg.augment {
+                false => train.batch(&dev, indices),
+                true => train.augmented_batch(&dev, indices, &mut rng),
+            };
+            let logits = run.model.forward_train(x.traced(grads), &mut rng);
             let scores = logits.as_vec();
             let loss = cross_entropy_with_logits_loss(logits, y);
             loss_sum += loss.array() as f64 * indices.len() as f64;
@@ -130,13 +165,13 @@ pub fn fit(
 }
 
 /// Mean cross-entropy and accuracy of `model` on `split` (Keras's `model.evaluate`).
-pub fn evaluate(model: &Model, split: &Split) -> Evaluation {
-    let dev = model.0 .0.weight.device().clone();
+pub fn evaluate<N: Network>(model: &N, split: &Split) -> Evaluation {
+    let dev = model.device();
     let (mut loss, mut correct) = (0.0f64, 0usize);
     for start in (0..split.len()).step_by(1000) {
         let end = (start + 1000).min(split.len());
         let (x, _) = split.range(&dev, start..end);
-        let scores = model::forward(model, x).as_vec();
+        let scores = model.forward(x).as_vec();
         for (s, &label) in scores.chunks_exact(CLASSES).zip(&split.labels[start..end]) {
             let max = s.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;
             let log_sum: f64 = s.iter().map(|&v| (v as f64 - max).exp()).sum::<f64>().ln() + max;
@@ -153,8 +188,10 @@ const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 const HISTORY_FILE: &str = "history.csv";
 
 /// The settings a checkpoint must share with the run that resumes it.
-fn run_signature(cfg: &FitConfig, train_len: usize) -> HashMap<String, String> {
+fn run_signature<N: Network>(cfg: &FitConfig, train_len: usize) -> HashMap<String, String> {
     HashMap::from([
+        ("network".to_string(), N::NAME.to_string()),
+        ("augment".to_string(), cfg.augment.to_string()),
         ("seed".to_string(), cfg.seed.to_string()),
         ("batch_size".to_string(), cfg.batch_size.to_string()),
         ("train_images".to_string(), train_len.to_string()),
@@ -163,14 +200,14 @@ fn run_signature(cfg: &FitConfig, train_len: usize) -> HashMap<String, String> {
 
 /// Writes `dir/epoch-NNN/` (model, optimiser, history) through a temporary folder renamed into
 /// place, so a crash leaves either the whole checkpoint or none of it; then removes older ones.
-pub fn save_checkpoint(dir: &Path, run: &Checkpoint, cfg: &FitConfig, train_len: usize) -> Result<()> {
+pub fn save_checkpoint<N: Network>(dir: &Path, run: &Checkpoint<N>, cfg: &FitConfig, train_len: usize) -> Result<()> {
     let epoch = run.history.epochs.len();
     let tmp = dir.join(format!(".epoch-{epoch:03}.tmp-{}", std::process::id()));
     let done = dir.join(format!("epoch-{epoch:03}"));
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(&tmp).map_err(Error::io("create folder", &tmp))?;
     model::save(&run.model, &tmp.join(MODEL_FILE))?;
-    run.optimizer.save(&tmp.join(OPTIMIZER_FILE), run_signature(cfg, train_len))?;
+    run.optimizer.save(&tmp.join(OPTIMIZER_FILE), run_signature::<N>(cfg, train_len))?;
     run.history.save_csv(&tmp.join(HISTORY_FILE))?;
     let _ = fs::remove_dir_all(&done);
     fs::rename(&tmp, &done).map_err(Error::io("rename", &tmp))?;
@@ -198,11 +235,17 @@ fn checkpoints(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// The latest checkpoint in `dir`, if any, checked against `cfg`: a checkpoint of another seed,
 /// batch size or training set cannot continue this run.
-pub fn load_checkpoint(dir: &Path, cfg: &FitConfig, train_len: usize) -> Result<Option<Checkpoint>> {
+pub fn load_checkpoint<N: Network>(dir: &Path, cfg: &FitConfig, train_len: usize) -> Result<Option<Checkpoint<N>>> {
     let Some(latest) = checkpoints(dir)?.pop() else { return Ok(None) };
     let (optimizer, meta) = Adam::load(&latest.join(OPTIMIZER_FILE))?;
-    for (key, want) in run_signature(cfg, train_len) {
-        let have = meta.get(&key).cloned().unwrap_or_default();
+    for (key, want) in run_signature::<N>(cfg, train_len) {
+        // Checkpoints from before a setting existed were made with its default.
+        let default = match key.as_str() {
+            "network" => "lesson",
+            "augment" => "false",
+            _ => "",
+        };
+        let have = meta.get(&key).cloned().unwrap_or_else(|| default.to_string());
         if have != want {
             let flag = key.replace('_', "-");
             return Err(Error::BadModel {
@@ -215,7 +258,7 @@ pub fn load_checkpoint(dir: &Path, cfg: &FitConfig, train_len: usize) -> Result<
         }
     }
     let history = History::load_csv(&latest.join(HISTORY_FILE))?;
-    let model = model::load(&latest.join(MODEL_FILE))?;
+    let model = model::load_network(&latest.join(MODEL_FILE))?;
     Ok(Some(Checkpoint { model, optimizer, history }))
 }
 

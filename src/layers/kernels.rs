@@ -28,36 +28,8 @@ impl ConvGeom {
     }
 }
 
-/// `y += a * x`, elementwise.
-#[inline(always)]
-fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
-    for (y, x) in y.iter_mut().zip(x) {
-        *y += a * *x;
-    }
-}
-
-/// Dot product with eight independent partial sums, so it vectorises without reordering a
-/// single running sum (which the compiler may not do for floats).
-#[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0.0f32; 8];
-    let mut ca = a.chunks_exact(8);
-    let mut cb = b.chunks_exact(8);
-    for (x, y) in (&mut ca).zip(&mut cb) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    let mut s: f32 = acc.iter().sum();
-    for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
-        s += x * y;
-    }
-    s
-}
-
-/// Sum with eight independent partial sums (see [`dot`]).
+/// Sum with eight independent partial sums, so it vectorises without reordering a single
+/// running sum (which the compiler may not do for floats).
 #[inline(always)]
 fn sum(a: &[f32]) -> f32 {
     let mut acc = [0.0f32; 8];
@@ -125,27 +97,15 @@ pub(crate) fn conv_forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], y: 
     }
 }
 
-/// Weight gradient: `gw[o, i, ky, kx] += sum over (b, r, c) of gy[b, o, r, c] * x[b, i, r + ky, c + kx]`.
+/// Weight gradient: `gw[o, i, ky, kx] += sum over (b, r, c) of gy[b, o, r, c] * x[b, i, r + ky, c + kx]`,
+/// computed per image as `gw += gy x im2col(x)^T`.
 pub(crate) fn conv_backward_weight(g: &ConvGeom, x: &[f32], gy: &[f32], gw: &mut [f32]) {
-    let (ho, wo, k) = (g.ho(), g.wo(), g.k);
-    let plane_in = g.h * g.w;
-    let plane_out = ho * wo;
+    let (kk, p) = (g.inp * g.k * g.k, g.ho() * g.wo());
+    let plane_in = g.inp * g.h * g.w;
+    let mut cols = vec![0.0; kk * p];
     for b in 0..g.batch {
-        for o in 0..g.out {
-            let go = &gy[(b * g.out + o) * plane_out..][..plane_out];
-            for i in 0..g.inp {
-                let xi = &x[(b * g.inp + i) * plane_in..][..plane_in];
-                for ky in 0..k {
-                    for kx in 0..k {
-                        let mut s = 0.0;
-                        for (r, grow) in go.chunks_exact(wo).enumerate() {
-                            s += dot(grow, &xi[(r + ky) * g.w + kx..][..wo]);
-                        }
-                        gw[((o * g.inp + i) * k + ky) * k + kx] += s;
-                    }
-                }
-            }
-        }
+        im2col(g, &x[b * plane_in..(b + 1) * plane_in], &mut cols);
+        matmul(g.out, p, kk, &gy[b * g.out * p..(b + 1) * g.out * p], &cols, true, gw, true);
     }
 }
 
@@ -157,21 +117,32 @@ pub(crate) fn conv_backward_bias(g: &ConvGeom, gy: &[f32], gb: &mut [f32]) {
     }
 }
 
-/// Input gradient: `gx[b, i, r + ky, c + kx] += sum over o of w[o, i, ky, kx] * gy[b, o, r, c]`.
+/// Input gradient: `gx[b, i, r + ky, c + kx] += sum over o of w[o, i, ky, kx] * gy[b, o, r, c]`,
+/// computed per image as the patch gradients `w^T x gy`, each added back where its patch came
+/// from (the reverse of [`im2col`]).
 pub(crate) fn conv_backward_input(g: &ConvGeom, w: &[f32], gy: &[f32], gx: &mut [f32]) {
     let (ho, wo, k) = (g.ho(), g.wo(), g.k);
+    let (kk, p) = (g.inp * k * k, ho * wo);
     let plane_in = g.h * g.w;
-    let plane_out = ho * wo;
+    let mut wt = vec![0.0; kk * g.out];
+    for o in 0..g.out {
+        for j in 0..kk {
+            wt[j * g.out + o] = w[o * kk + j];
+        }
+    }
+    let mut gcols = vec![0.0; kk * p];
     for b in 0..g.batch {
+        matmul(kk, g.out, p, &wt, &gy[b * g.out * p..(b + 1) * g.out * p], false, &mut gcols, false);
+        let gxb = &mut gx[b * g.inp * plane_in..(b + 1) * g.inp * plane_in];
+        let mut rows = gcols.chunks_exact(p);
         for i in 0..g.inp {
-            let gxi = &mut gx[(b * g.inp + i) * plane_in..][..plane_in];
-            for o in 0..g.out {
-                let go = &gy[(b * g.out + o) * plane_out..][..plane_out];
-                for ky in 0..k {
-                    for kx in 0..k {
-                        let wv = w[((o * g.inp + i) * k + ky) * k + kx];
-                        for (r, grow) in go.chunks_exact(wo).enumerate() {
-                            axpy(wv, grow, &mut gxi[(r + ky) * g.w + kx..][..wo]);
+            for ky in 0..k {
+                for kx in 0..k {
+                    let row = rows.next().expect("gcols holds inp*k*k rows");
+                    for r in 0..ho {
+                        let start = i * plane_in + (r + ky) * g.w + kx;
+                        for (d, s) in gxb[start..start + wo].iter_mut().zip(&row[r * wo..(r + 1) * wo]) {
+                            *d += s;
                         }
                     }
                 }
