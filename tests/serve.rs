@@ -115,3 +115,14 @@ fn bad_requests_get_a_4xx_and_a_json_error_and_the_server_carries_on() {
     // Still serving.
     assert_eq!(request(&server, "GET", "/", b"").0, 200);
 }
+
+#[test]
+fn a_port_in_use_or_a_missing_model_is_a_clear_error() {
+    let server = start();
+    let port = server.addr.rsplit(':').next().unwrap().to_string();
+    let out = cli(&["serve", "--port", &port]);
+    assert_clean_failure(&out, "cannot listen on 127.0.0.1:");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pick another with --port"));
+    let out = cli(&["serve", "--port", "0", "--model", "no/such/model.safetensors"]);
+    assert_clean_failure(&out, "no/such/model.safetensors does not exist");
+}
