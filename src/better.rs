@@ -1,13 +1,12 @@
 //! A better model than the lesson's: two more convolutions, dropout, and (in training)
 //! moved images and a decaying learning rate. It is the usual next step after the lesson, and
 //! it reaches more than 99.4% test accuracy where the lesson's model stops near 98.7%.
-use dfdx::nn::builders::{DropoutOneIn, Linear, ReLU};
-use dfdx::nn::modules;
+use dfdx::nn::builders::{DropoutOneIn, ReLU};
 use dfdx::prelude::*;
 use rand::{rngs::StdRng, Rng};
 
 use crate::data::{Images, SIDE};
-use crate::layers::{self, builder::Conv2D, conv_relu_pool, Flatten, InputGradient, MaxPool2D};
+use crate::layers::{self, builder::{Conv2D, Dense}, conv_relu_pool, Flatten, InputGradient, MaxPool2D};
 use crate::model::{Input, LayerSummary, Network, Output, Summary};
 use crate::train::FitConfig;
 
@@ -25,9 +24,9 @@ pub type Better = (
     (Conv2D<64, 128, 3>, ReLU),                // [batch, 128, 3, 3]
     Flatten,                                   // [batch, 1152]
     (
-        (Linear<1152, 128>, ReLU), // [batch, 128]
+        (Dense<1152, 128>, ReLU), // [batch, 128]
         DropoutOneIn<2>,           // [batch, 128]: in training, a random half are set to 0
-        Linear<128, 10>,           // [batch, 10]
+        Dense<128, 10>,           // [batch, 10]
     ),
 );
 
@@ -37,7 +36,7 @@ pub type BetterModel = (
     ((layers::Conv2D<32, 64, 3, f32, Cpu>, ReLU), MaxPool2D<2>),
     (layers::Conv2D<64, 128, 3, f32, Cpu>, ReLU),
     Flatten,
-    ((modules::Linear<1152, 128, f32, Cpu>, ReLU), DropoutOneIn<2>, modules::Linear<128, 10, f32, Cpu>),
+    ((layers::Dense<1152, 128, f32, Cpu>, ReLU), DropoutOneIn<2>, layers::Dense<128, 10, f32, Cpu>),
 );
 
 /// How the better model is trained: 20 epochs of batches of 64, Adam's learning rate from 1e-3

@@ -44,7 +44,7 @@ fn conv<const I: usize, const O: usize, const K: usize>(c: &crate::layers::Conv2
     Layer::Conv2D { weight: c.weight.as_vec(), bias: c.bias.as_vec(), inp: I, out: O, k: K }
 }
 
-fn dense<const I: usize, const O: usize>(l: &dfdx::nn::modules::Linear<I, O, f32, Cpu>) -> Layer {
+fn dense<const I: usize, const O: usize>(l: &crate::layers::Dense<I, O, f32, Cpu>) -> Layer {
     Layer::Dense { weight: l.weight.as_vec(), bias: l.bias.as_vec(), inp: I, out: O }
 }
 

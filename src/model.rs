@@ -1,15 +1,14 @@
 //! The lesson's CNN as one type, its summary, its probabilities, and its file.
 use std::{fmt, path::Path};
 
-use dfdx::nn::builders::{Linear, ReLU};
-use dfdx::nn::modules;
+use dfdx::nn::builders::ReLU;
 use dfdx::prelude::*;
 use ::safetensors::tensor::{Dtype as SafeDtype, SafeTensors};
 
 use crate::data::{Images, CLASSES, SIDE};
 use crate::error::{Error, Result};
 use crate::fsutil::{self, write_atomic_with};
-use crate::layers::{self, builder::Conv2D, conv_relu_pool, Flatten, InputGradient, MaxPool2D};
+use crate::layers::{self, builder::{Conv2D, Dense}, conv_relu_pool, Flatten, InputGradient, MaxPool2D};
 
 /// The lesson's network, layer by layer as Keras lists it; the comments give each output shape.
 ///
@@ -22,8 +21,8 @@ pub type Lesson = (
     (Conv2D<1, 32, 3>, ReLU),  // [batch, 32, 26, 26]: 32 filters of 3x3 slide over the 28x28 image
     MaxPool2D<2>,              // [batch, 32, 13, 13]: the highest value of each 2x2 block
     Flatten,                   // [batch, 5408]:       32 * 13 * 13 values in one row
-    (Linear<5408, 128>, ReLU), // [batch, 128]:        the dense (fully connected) layer
-    Linear<128, 10>,           // [batch, 10]:         one score per digit
+    (Dense<5408, 128>, ReLU), // [batch, 128]:        the dense (fully connected) layer
+    Dense<128, 10>,           // [batch, 10]:         one score per digit
 );
 
 /// The lesson's network with its weights, on the CPU: what [`build`] makes of [`Lesson`].
@@ -31,8 +30,8 @@ pub type Model = (
     (layers::Conv2D<1, 32, 3, f32, Cpu>, ReLU),
     MaxPool2D<2>,
     Flatten,
-    (modules::Linear<5408, 128, f32, Cpu>, ReLU),
-    modules::Linear<128, 10, f32, Cpu>,
+    (layers::Dense<5408, 128, f32, Cpu>, ReLU),
+    layers::Dense<128, 10, f32, Cpu>,
 );
 
 /// The model's output for a batch: `[batch, 10]`.

@@ -190,3 +190,28 @@ fn the_models_fused_forward_equals_dfdxs_layer_by_layer_forward() {
     let x = dev.tensor_from_vec(random(3 * 784, &mut rng), (3usize, Const::<1>, Const::<28>, Const::<28>));
     close(&mnist_cnn::model::forward(&net, x.clone()).as_vec(), &net.forward(x).as_vec(), 1e-5);
 }
+
+#[test]
+fn dense_matches_dfdxs_linear_forward_and_backward() {
+    let dev = Cpu::seed_from_u64(11);
+    // The same initial weights from the same seed: model files and seeds carry over.
+    let dense = dev.build_module::<mnist_cnn::layers::builder::Dense<50, 7>, f32>();
+    let dev2 = Cpu::seed_from_u64(11);
+    let linear = dev2.build_module::<dfdx::nn::builders::Linear<50, 7>, f32>();
+    assert_eq!(dense.weight.as_vec(), linear.weight.as_vec());
+    assert_eq!(dense.bias.as_vec(), linear.bias.as_vec());
+
+    let mut rng = StdRng::seed_from_u64(5);
+    let xs = random(5 * 50, &mut rng);
+    let x: Tensor<(usize, Const<50>), f32, Cpu> = dev.tensor_from_vec(xs, (5, Const));
+    close(&dense.forward(x.clone()).as_vec(), &linear.forward(x.clone()).as_vec(), 1e-5);
+
+    // Gradients of the same loss through each layer.
+    let weights: Tensor<(usize, Const<7>), f32, Cpu> = dev.tensor_from_vec(random(5 * 7, &mut rng), (5, Const));
+    // A leaky tape keeps every gradient, the input's included.
+    let gd = (dense.forward(x.clone().leaky_traced()) * weights.clone()).sum().backward();
+    let gl = (linear.forward(x.clone().leaky_traced()) * weights).sum().backward();
+    close(&gd.get(&dense.weight).as_vec(), &gl.get(&linear.weight).as_vec(), 1e-5);
+    close(&gd.get(&dense.bias).as_vec(), &gl.get(&linear.bias).as_vec(), 1e-5);
+    close(&gd.get(&x).as_vec(), &gl.get(&x).as_vec(), 1e-5);
+}

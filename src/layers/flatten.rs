@@ -5,7 +5,7 @@ use super::dims::FlatOut;
 
 /// Flattens `[batch, C, H, W]` into `[batch, C*H*W]` (channel-major, as PyTorch's
 /// `nn.Flatten()`; Keras's `Flatten()` does the same on its channels-last layout). The length is
-/// a type, so the following `Linear` must have exactly that many inputs or the model does not
+/// a type, so the following `Dense` must have exactly that many inputs or the model does not
 /// compile. No parameters; no copy.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Flatten;

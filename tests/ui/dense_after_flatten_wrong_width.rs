@@ -1,9 +1,9 @@
 // Flatten gives 32 * 13 * 13 = 5408 values; a Dense layer expecting 5000 cannot follow it.
-use dfdx::nn::builders::{Linear, ReLU};
+use dfdx::nn::builders::ReLU;
 use dfdx::prelude::*;
-use mnist_cnn::layers::{builder::Conv2D, Flatten, MaxPool2D};
+use mnist_cnn::layers::{builder::{Conv2D, Dense}, Flatten, MaxPool2D};
 
-type Wrong = ((Conv2D<1, 32, 3>, ReLU), MaxPool2D<2>, Flatten, Linear<5000, 10>);
+type Wrong = ((Conv2D<1, 32, 3>, ReLU), MaxPool2D<2>, Flatten, Dense<5000, 10>);
 
 fn main() {
     let dev: Cpu = Default::default();

@@ -1,0 +1,108 @@
+//! `Dense`: every input connected to every output (Keras's `Dense`, PyTorch's `nn.Linear`).
+use dfdx::prelude::*;
+use rand_distr::Uniform;
+
+use super::kernels;
+
+/// Builder for [`Dense`], used in model types: `dev.build_module::<Dense<5408, 128>, f32>()`.
+pub mod builder {
+    /// A fully connected layer from `I` inputs to `O` outputs.
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct Dense<const I: usize, const O: usize>;
+}
+
+impl<const I: usize, const O: usize> BuildOnDevice<Cpu, f32> for builder::Dense<I, O> {
+    type Built = Dense<I, O, f32, Cpu>;
+}
+
+/// A fully connected layer: `y = x W^T + b` for a batch `x` of `[batch, I]`, giving `[batch, O]`.
+///
+/// The same layer as dfdx's `Linear` (the same tensors, names, shapes and initialisation, so
+/// model files are interchangeable), with its own forward and backward passes: three matrix
+/// products by the `gemm` crate with its AVX-512 kernels where the processor has them, which
+/// dfdx's `Linear` (an older `gemm`) does not use.
+///
+/// Generics: `I` inputs, `O` outputs; `E`/`D` dtype and device (the forward pass is implemented for
+/// `f32` on [`Cpu`]). PyTorch: `nn.Linear(I, O)`; Keras: `Dense(O)` (with `activation=` inside
+/// the layer; here the ReLU is a layer of its own). Initialisation as dfdx and PyTorch: weights
+/// and biases uniform in `±1/sqrt(I)`.
+#[derive(Debug, Clone)]
+pub struct Dense<const I: usize, const O: usize, E: Dtype, D: Storage<E>> {
+    /// `[O, I]`: one row of input weights per output.
+    pub weight: Tensor<Rank2<O, I>, E, D>,
+    /// `[O]`: added to each output.
+    pub bias: Tensor<Rank1<O>, E, D>,
+}
+
+impl<const I: usize, const O: usize, E: Dtype, D: Storage<E>> NonMutableModule for Dense<I, O, E, D> {}
+
+impl<const I: usize, const O: usize, E, D> TensorCollection<E, D> for Dense<I, O, E, D>
+where
+    E: Dtype + num_traits::Float + rand_distr::uniform::SampleUniform,
+    D: Device<E>,
+{
+    type To<E2: Dtype, D2: Device<E2>> = Dense<I, O, E2, D2>;
+
+    fn iter_tensors<V: ModuleVisitor<Self, E, D>>(visitor: &mut V) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+        visitor.visit_fields(
+            (
+                Self::tensor("weight", |s| &s.weight, |s| &mut s.weight, TensorOptions::reset_with(|t| t.try_fill_with_distr(Self::init()))),
+                Self::tensor("bias", |s| &s.bias, |s| &mut s.bias, TensorOptions::reset_with(|t| t.try_fill_with_distr(Self::init()))),
+            ),
+            |(weight, bias)| Dense { weight, bias },
+        )
+    }
+}
+
+impl<const I: usize, const O: usize, E, D: Storage<E>> Dense<I, O, E, D>
+where
+    E: Dtype + num_traits::Float + rand_distr::uniform::SampleUniform,
+{
+    /// Uniform in `±1/sqrt(I)`, as dfdx's `Linear` and PyTorch's `nn.Linear`.
+    fn init() -> Uniform<E> {
+        let b = E::ONE / E::from_usize(I).unwrap().sqrt();
+        Uniform::new(-b, b)
+    }
+}
+
+impl<B: Dim, const I: usize, const O: usize, T: Tape<f32, Cpu>> Module<Tensor<(B, Const<I>), f32, Cpu, T>>
+    for Dense<I, O, f32, Cpu>
+{
+    type Output = Tensor<(B, Const<O>), f32, Cpu, T>;
+    type Error = CpuError;
+
+    fn try_forward(&self, x: Tensor<(B, Const<I>), f32, Cpu, T>) -> Result<Self::Output, CpuError> {
+        let (batch, _) = *x.shape();
+        let n = batch.size();
+        let (x, mut tape) = x.split_tape();
+        let mut xs = vec![0.0; n * I];
+        x.copy_into(&mut xs);
+        let mut ws = vec![0.0; O * I];
+        self.weight.copy_into(&mut ws);
+        let mut bs = vec![0.0; O];
+        self.bias.copy_into(&mut bs);
+
+        // y = bias + x W^T: W is [O, I], read as its transpose [I, O].
+        let mut ys: Vec<f32> = (0..n).flat_map(|_| bs.iter().copied()).collect();
+        kernels::matmul_strided(n, I, O, &xs, (I, 1), &ws, (1, I), &mut ys, true, true);
+        let y = x.device().tensor_from_vec(ys, (batch, Const::<O>));
+
+        if T::OWNS_TAPE {
+            let (x_g, w_g, b_g, y_g) = (x.ghost(), self.weight.ghost(), self.bias.ghost(), y.ghost());
+            tape.add_backward_op(move |grads| {
+                let gy = std::mem::take(&mut **grads.get_or_alloc_mut(&y_g)?);
+                // dW += gy^T x: gy [n, O] read as its transpose [O, n].
+                kernels::matmul_strided(O, n, I, &gy, (1, O), &xs, (I, 1), grads.get_or_alloc_mut(&w_g)?, true, true);
+                let gb: &mut [f32] = grads.get_or_alloc_mut(&b_g)?;
+                for row in gy.chunks_exact(O) {
+                    gb.iter_mut().zip(row).for_each(|(g, r)| *g += r);
+                }
+                // dx += gy W.
+                kernels::matmul_strided(n, O, I, &gy, (O, 1), &ws, (I, 1), grads.get_or_alloc_mut(&x_g)?, true, true);
+                **grads.get_or_alloc_mut(&y_g)? = gy;
+                Ok(())
+            });
+        }
+        Ok(y.put_tape(tape))
+    }
+}
