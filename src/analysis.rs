@@ -2,7 +2,7 @@
 //! the feature maps of one digit.
 use dfdx::prelude::*;
 
-use crate::data::{Images, Split, CLASSES, SIDE};
+use crate::data::{Split, CLASSES};
 use crate::model::{self, argmax, Model, Network};
 
 /// `counts[label][predicted]`: how often a digit was taken for each digit.
@@ -24,7 +24,7 @@ pub struct Miss {
 
 /// The model's ten probabilities for every image of `split`, in batches of 1,000.
 pub fn predict_all<N: Network>(model: &N, split: &Split) -> Vec<[f32; CLASSES]> {
-    let dev = model::device(0);
+    let dev = model.device();
     (0..split.len())
         .step_by(1000)
         .flat_map(|start| model::probabilities(model, split.range(&dev, start..(start + 1000).min(split.len())).0))
@@ -76,12 +76,7 @@ pub fn misclassified(split: &Split, probabilities: &[[f32; CLASSES]]) -> Vec<Mis
 /// (`[32, 26, 26]`, flattened) and after MaxPool2D (`[32, 13, 13]`), computed by the model's
 /// own layers one after the other.
 pub fn feature_maps(model: &Model, pixels: &[u8]) -> (Vec<f32>, Vec<f32>) {
-    let dev = model::device(0);
-    let x: Images = dev.tensor_from_vec(
-        pixels.iter().map(|&p| crate::data::normalise(p)).collect(),
-        (1, Const, Const::<SIDE>, Const::<SIDE>),
-    );
-    let activated = model.0.forward(x);
+    let activated = model.0.forward(crate::data::one_image(&model.device(), pixels));
     let pooled = model.1.forward(activated.clone());
     (activated.as_vec(), pooled.as_vec())
 }

@@ -58,12 +58,12 @@ impl Network for BetterModel {
     }
 
     fn forward<T: Tape<f32, Cpu>>(&self, x: Input<T>) -> Output<T> {
-        let x = self.features(x);
+        let x = features(self, x);
         self.4 .2.forward(x)
     }
 
     fn forward_train(&self, x: Input<OwnedTape<f32, Cpu>>, rng: &mut StdRng) -> Output<OwnedTape<f32, Cpu>> {
-        let x = self.features(x);
+        let x = features(self, x);
         self.4 .2.forward(dropout_half(x, rng))
     }
 
@@ -94,20 +94,14 @@ impl Network for BetterModel {
     }
 }
 
-/// What the model trains and what its inference use: up to the dense layer's ReLU.
-trait Features {
-    fn features<T: Tape<f32, Cpu>>(&self, x: Input<T>) -> Tensor<(usize, Const<128>), f32, Cpu, T>;
-}
-
-impl Features for BetterModel {
-    fn features<T: Tape<f32, Cpu>>(&self, x: Input<T>) -> Tensor<(usize, Const<128>), f32, Cpu, T> {
-        let fail = "the CPU kernels do not fail";
-        let x = conv_relu_pool(&self.0 .0 .0, &self.0 .1, x, InputGradient::Skip).expect(fail); // [batch, 32, 13, 13]
-        let x = conv_relu_pool(&self.1 .0 .0, &self.1 .1, x, InputGradient::Compute).expect(fail); // [batch, 64, 5, 5]
-        let x = self.2.forward(x); // [batch, 128, 3, 3]
-        let x = self.3.forward(x); // [batch, 1152]
-        self.4 .0.forward(x) // [batch, 128]
-    }
+/// The layers that training and inference share: up to the dense layer's ReLU.
+fn features<T: Tape<f32, Cpu>>(model: &BetterModel, x: Input<T>) -> Tensor<(usize, Const<128>), f32, Cpu, T> {
+    let fail = "the CPU kernels do not fail";
+    let x = conv_relu_pool(&model.0 .0 .0, &model.0 .1, x, InputGradient::Skip).expect(fail); // [batch, 32, 13, 13]
+    let x = conv_relu_pool(&model.1 .0 .0, &model.1 .1, x, InputGradient::Compute).expect(fail); // [batch, 64, 5, 5]
+    let x = model.2.forward(x); // [batch, 128, 3, 3]
+    let x = model.3.forward(x); // [batch, 1152]
+    model.4 .0.forward(x) // [batch, 128]
 }
 
 /// Dropout with probability 1/2: each value is set to 0 or doubled (so the expected sum is

@@ -175,10 +175,26 @@ impl Split {
 
     /// Images `indices` as a normalised tensor (pixel / 255) and their labels one-hot.
     pub fn batch(&self, dev: &Cpu, indices: &[usize]) -> (Images, OneHot) {
+        self.batch_of(dev, indices, |pixels, x| x.extend(pixels.iter().map(|&p| normalise(p))))
+    }
+
+    /// Like [`Split::batch`], each image moved a little at random, anew each time it is seen:
+    /// rotated by up to 10 degrees, scaled by 90-110%, shifted by up to 2 pixels across and down.
+    /// A digit written slightly tilted, larger or off-centre is still that digit, so the network
+    /// learns the shape rather than the exact pixels (data augmentation).
+    pub fn augmented_batch(&self, dev: &Cpu, indices: &[usize], rng: &mut impl Rng) -> (Images, OneHot) {
+        self.batch_of(dev, indices, |pixels, x| {
+            let image: Vec<f32> = pixels.iter().map(|&p| normalise(p)).collect();
+            x.extend(augment(&image, rng));
+        })
+    }
+
+    /// The images at `indices` (each appended to the batch by `push`) and their one-hot labels.
+    fn batch_of(&self, dev: &Cpu, indices: &[usize], mut push: impl FnMut(&[u8], &mut Vec<f32>)) -> (Images, OneHot) {
         let mut x = Vec::with_capacity(indices.len() * PIXELS);
         let mut y = vec![0.0f32; indices.len() * CLASSES];
         for (row, &i) in indices.iter().enumerate() {
-            x.extend(self.image(i).iter().map(|&p| normalise(p)));
+            push(self.image(i), &mut x);
             y[row * CLASSES + self.labels[i] as usize] = 1.0;
         }
         let n = indices.len();
@@ -186,20 +202,6 @@ impl Split {
     }
 
     /// Images in `range` in order, as [`Split::batch`] does.
-    /// Like [`Split::batch`], each image moved a little at random, anew each time it is seen:
-    /// rotated by up to 10 degrees, scaled by 90-110%, shifted by up to 2 pixels across and down.
-    /// A digit written slightly tilted, larger or off-centre is still that digit, so the network
-    /// learns the shape rather than the exact pixels (data augmentation).
-    pub fn augmented_batch(&self, dev: &Cpu, indices: &[usize], rng: &mut impl Rng) -> (Images, OneHot) {
-        let (x, y) = self.batch(dev, indices);
-        let mut pixels = x.as_vec();
-        for image in pixels.chunks_exact_mut(PIXELS) {
-            let moved = augment(image, rng);
-            image.copy_from_slice(&moved);
-        }
-        (dev.tensor_from_vec(pixels, *x.shape()), y)
-    }
-
     pub fn range(&self, dev: &Cpu, range: Range<usize>) -> (Images, OneHot) {
         self.batch(dev, &range.collect::<Vec<_>>())
     }
@@ -251,6 +253,12 @@ pub fn transform(image: &[f32], angle: f32, scale: f32, dx: f32, dy: f32) -> Vec
         }
     }
     out
+}
+
+/// One 28x28 image of 0-255 pixels as a batch of one for the model, `[1, 1, 28, 28]`, 0..1.
+pub fn one_image(dev: &Cpu, pixels: &[u8]) -> Images {
+    assert_eq!(pixels.len(), PIXELS, "a digit has 28 x 28 pixels");
+    dev.tensor_from_vec(pixels.iter().map(|&p| normalise(p)).collect(), (1, Const, Const, Const))
 }
 
 pub fn normalise(p: u8) -> f32 {

@@ -83,16 +83,14 @@ type Line = (String, RGBColor, Vec<(f64, f64)>);
 
 /// A line chart over epochs, with dots at each epoch and a legend.
 fn epoch_chart(lines: &[Line], title: &str, metric: &str, legend_low: bool) -> Picture {
-    let lines = lines.to_vec();
-    let (title, metric) = (title.to_string(), metric.to_string());
-    canvas(800, 500, move |root| {
+    canvas(800, 500, |root| {
         let n = lines.iter().flat_map(|l| l.2.iter().map(|p| p.0 as usize)).max().unwrap_or(1).max(1);
         let values: Vec<f64> = lines.iter().flat_map(|l| l.2.iter().map(|p| p.1)).collect();
         let (lo, hi) = values.iter().fold((f64::MAX, f64::MIN), |(l, h), &v| (l.min(v), h.max(v)));
         let (lo, hi) = if values.is_empty() { (0.0, 1.0) } else { (lo, hi) };
         let pad = ((hi - lo) * 0.08).max(1e-3);
         let mut chart = ChartBuilder::on(root)
-            .caption(&title, font(24))
+            .caption(title, font(24))
             .margin(20)
             .x_label_area_size(45)
             .y_label_area_size(70)
@@ -101,7 +99,7 @@ fn epoch_chart(lines: &[Line], title: &str, metric: &str, legend_low: bool) -> P
         chart
             .configure_mesh()
             .x_desc("epoch")
-            .y_desc(&metric)
+            .y_desc(metric)
             .x_labels(n.min(20))
             .x_label_formatter(&|x| format!("{x:.0}"))
             .y_label_formatter(&|y| format!("{y:.3}"))
@@ -109,13 +107,14 @@ fn epoch_chart(lines: &[Line], title: &str, metric: &str, legend_low: bool) -> P
             .axis_desc_style(font(16))
             .draw()
             .map_err(err)?;
-        for (name, color, points) in lines.iter().cloned() {
+        for (name, color, points) in lines {
+            let color = *color;
             chart
-                .draw_series(LineSeries::new(points.clone(), color.stroke_width(3)))
+                .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(3)))
                 .map_err(err)?
-                .label(name)
+                .label(name.as_str())
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(3)));
-            chart.draw_series(points.into_iter().map(|p| Circle::new(p, 4, color.filled()))).map_err(err)?;
+            chart.draw_series(points.iter().map(|&p| Circle::new(p, 4, color.filled()))).map_err(err)?;
         }
         chart
             .configure_series_labels()

@@ -11,7 +11,7 @@ use std::path::Path;
 use image::io::{Limits, Reader as ImageReader};
 use image::{imageops, DynamicImage, GrayImage, Luma};
 
-use crate::data::{normalise, PIXELS, SIDE};
+use crate::data::{PIXELS, SIDE};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::model::{self, Network};
@@ -143,14 +143,7 @@ fn centre_by_mass(digit: &GrayImage) -> Vec<u8> {
 
 /// The model's ten probabilities for one 28x28 digit of 0-255 pixels.
 pub fn probabilities<N: Network>(model: &N, pixels: &[u8]) -> [f32; 10] {
-    assert_eq!(pixels.len(), PIXELS, "a digit has 28 x 28 pixels");
-    let dev = model::device(0);
-    let x = dfdx::tensor::TensorFromVec::tensor_from_vec(
-        &dev,
-        pixels.iter().map(|&p| normalise(p)).collect(),
-        (1usize, dfdx::shapes::Const, dfdx::shapes::Const, dfdx::shapes::Const),
-    );
-    model::probabilities(model, x)[0]
+    model::probabilities(model, crate::data::one_image(&model.device(), pixels))[0]
 }
 
 /// The `n` most probable digits, most probable first: `(digit, probability)`.

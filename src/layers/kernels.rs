@@ -70,10 +70,7 @@ pub(crate) fn matmul_strided(
     let threads = if parallel { rayon::current_num_threads() } else { 1 };
     let parallelism = if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
     let last = |rows: usize, cols: usize, rs: usize, cs: usize| (rows.max(1) - 1) * rs + (cols.max(1) - 1) * cs;
-    assert!(
-        m * k == 0 || a.len() > last(m, k, a_rs, a_cs),
-        "matmul: a too short"
-    );
+    assert!(m * k == 0 || a.len() > last(m, k, a_rs, a_cs), "matmul: a too short");
     assert!(k * n == 0 || b.len() > last(k, n, b_rs, b_cs), "matmul: b too short");
     assert!(c.len() >= m * n, "matmul: c too short");
     // SAFETY: the asserts above keep every access inside the three slices; `c` does not alias them.
@@ -103,6 +100,27 @@ pub(crate) fn im2col(g: &ConvGeom, x: &[f32], cols: &mut [f32]) {
                 for r in 0..ho {
                     let start = i * plane_in + (r + ky) * g.w + kx;
                     row[r * wo..(r + 1) * wo].copy_from_slice(&x[start..start + wo]);
+                }
+            }
+        }
+    }
+}
+
+/// The reverse of [`im2col`]: adds each column of `cols` (`[inp*k*k, ho*wo]`) back onto the
+/// pixels of the patch it came from, in one image `x`.
+pub(crate) fn col2im_add(g: &ConvGeom, cols: &[f32], x: &mut [f32]) {
+    let (ho, wo, k) = (g.ho(), g.wo(), g.k);
+    let plane_in = g.h * g.w;
+    let mut rows = cols.chunks_exact(ho * wo);
+    for i in 0..g.inp {
+        for ky in 0..k {
+            for kx in 0..k {
+                let row = rows.next().expect("cols holds inp*k*k rows");
+                for r in 0..ho {
+                    let start = i * plane_in + (r + ky) * g.w + kx;
+                    for (d, s) in x[start..start + wo].iter_mut().zip(&row[r * wo..(r + 1) * wo]) {
+                        *d += s;
+                    }
                 }
             }
         }
@@ -147,35 +165,16 @@ pub(crate) fn conv_backward_bias(g: &ConvGeom, gy: &[f32], gb: &mut [f32]) {
 
 /// Input gradient: `gx[b, i, r + ky, c + kx] += sum over o of w[o, i, ky, kx] * gy[b, o, r, c]`,
 /// computed per image as the patch gradients `w^T x gy`, each added back where its patch came
-/// from (the reverse of [`im2col`]).
+/// from ([`col2im_add`]).
 pub(crate) fn conv_backward_input(g: &ConvGeom, w: &[f32], gy: &[f32], gx: &mut [f32]) {
-    let (ho, wo, k) = (g.ho(), g.wo(), g.k);
-    let (kk, p) = (g.inp * k * k, ho * wo);
-    let plane_in = g.h * g.w;
-    let mut wt = vec![0.0; kk * g.out];
-    for o in 0..g.out {
-        for j in 0..kk {
-            wt[j * g.out + o] = w[o * kk + j];
-        }
-    }
+    let (kk, p) = (g.inp * g.k * g.k, g.ho() * g.wo());
+    let plane_in = g.inp * g.h * g.w;
     let mut gcols = vec![0.0; kk * p];
     for b in 0..g.batch {
-        matmul(kk, g.out, p, &wt, &gy[b * g.out * p..(b + 1) * g.out * p], false, &mut gcols, false);
-        let gxb = &mut gx[b * g.inp * plane_in..(b + 1) * g.inp * plane_in];
-        let mut rows = gcols.chunks_exact(p);
-        for i in 0..g.inp {
-            for ky in 0..k {
-                for kx in 0..k {
-                    let row = rows.next().expect("gcols holds inp*k*k rows");
-                    for r in 0..ho {
-                        let start = i * plane_in + (r + ky) * g.w + kx;
-                        for (d, s) in gxb[start..start + wo].iter_mut().zip(&row[r * wo..(r + 1) * wo]) {
-                            *d += s;
-                        }
-                    }
-                }
-            }
-        }
+        // w is [out, kk]; read through its strides as its transpose [kk, out].
+        let gyb = &gy[b * g.out * p..(b + 1) * g.out * p];
+        matmul_strided(kk, g.out, p, w, (1, kk), gyb, (p, 1), &mut gcols, false, false);
+        col2im_add(g, &gcols, &mut gx[b * plane_in..(b + 1) * plane_in]);
     }
 }
 
