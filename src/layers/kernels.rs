@@ -86,45 +86,43 @@ pub(crate) fn matmul_strided(
     }
 }
 
-/// Lays out the `k x k` patches of one image as the columns of a `[inp*k*k, ho*wo]` matrix
-/// ("im2col"), so that the convolution becomes one matrix product with the `[out, inp*k*k]`
-/// weights.
-pub(crate) fn im2col(g: &ConvGeom, x: &[f32], cols: &mut [f32]) {
+/// Walks the im2col layout of one image: for each of its `inp*k*k` rows (input channel, kernel
+/// row, kernel column) and each output row, calls `f(pixel, col)` with where the `wo` pixels of
+/// the image start and where they sit in the `[inp*k*k, ho*wo]` matrix.
+#[inline(always)]
+fn patch_runs(g: &ConvGeom, mut f: impl FnMut(usize, usize)) {
     let (ho, wo, k) = (g.ho(), g.wo(), g.k);
     let plane_in = g.h * g.w;
-    let mut rows = cols.chunks_exact_mut(ho * wo);
+    let mut col = 0;
     for i in 0..g.inp {
         for ky in 0..k {
             for kx in 0..k {
-                let row = rows.next().expect("cols holds inp*k*k rows");
                 for r in 0..ho {
-                    let start = i * plane_in + (r + ky) * g.w + kx;
-                    row[r * wo..(r + 1) * wo].copy_from_slice(&x[start..start + wo]);
+                    f(i * plane_in + (r + ky) * g.w + kx, col);
+                    col += wo;
                 }
             }
         }
     }
 }
 
+/// Lays out the `k x k` patches of one image as the columns of a `[inp*k*k, ho*wo]` matrix
+/// ("im2col"), so that the convolution becomes one matrix product with the `[out, inp*k*k]`
+/// weights.
+pub(crate) fn im2col(g: &ConvGeom, x: &[f32], cols: &mut [f32]) {
+    let wo = g.wo();
+    patch_runs(g, |pixel, col| cols[col..col + wo].copy_from_slice(&x[pixel..pixel + wo]));
+}
+
 /// The reverse of [`im2col`]: adds each column of `cols` (`[inp*k*k, ho*wo]`) back onto the
 /// pixels of the patch it came from, in one image `x`.
 pub(crate) fn col2im_add(g: &ConvGeom, cols: &[f32], x: &mut [f32]) {
-    let (ho, wo, k) = (g.ho(), g.wo(), g.k);
-    let plane_in = g.h * g.w;
-    let mut rows = cols.chunks_exact(ho * wo);
-    for i in 0..g.inp {
-        for ky in 0..k {
-            for kx in 0..k {
-                let row = rows.next().expect("cols holds inp*k*k rows");
-                for r in 0..ho {
-                    let start = i * plane_in + (r + ky) * g.w + kx;
-                    for (d, s) in x[start..start + wo].iter_mut().zip(&row[r * wo..(r + 1) * wo]) {
-                        *d += s;
-                    }
-                }
-            }
+    let wo = g.wo();
+    patch_runs(g, |pixel, col| {
+        for (d, s) in x[pixel..pixel + wo].iter_mut().zip(&cols[col..col + wo]) {
+            *d += s;
         }
-    }
+    });
 }
 
 /// `y[b, o] = bias[o] + sum over (i, ky, kx) of w[o, i, ky, kx] * x[b, i, . + ky, . + kx]`,
