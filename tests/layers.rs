@@ -182,6 +182,33 @@ fn fused_conv_relu_pool_matches_the_three_layers() {
     close(&g2.get(&xt).as_vec(), &g1.get(&xt).as_vec(), 1e-5);
 }
 
+/// The same for a first layer (one input channel, no input gradient), which takes the direct
+/// kernels: the outputs bit for bit, the weight and bias gradients within rounding.
+#[test]
+fn fused_first_layer_matches_the_three_layers() {
+    use mnist_cnn::layers::{conv_relu_pool, InputGradient};
+    const N: usize = 19;
+    let mut rng = StdRng::seed_from_u64(6);
+    let (x, w, b) = (random(N * 28 * 28, &mut rng), random(32 * 9, &mut rng), random(32, &mut rng));
+    let r = random(N * 32 * 13 * 13, &mut rng);
+    let dev: Cpu = Default::default();
+    let mut conv: Conv2D<1, 32, 3, f32, Cpu> = dev.build_module::<mnist_cnn::layers::builder::Conv2D<1, 32, 3>, f32>();
+    conv.weight.copy_from(&w);
+    conv.bias.copy_from(&b);
+    let xt = dev.tensor_from_vec(x, (N, Const::<1>, Const::<28>, Const::<28>));
+    let rt = dev.tensor_from_vec(r, (N, Const::<32>, Const::<13>, Const::<13>));
+
+    let layered = MaxPool2D::<2>.forward(conv.forward(xt.leaky_trace()).relu());
+    let fused = conv_relu_pool(&conv, &MaxPool2D::<2>, xt.trace(conv.alloc_grads()), InputGradient::Skip).unwrap();
+    assert_eq!(fused.as_vec(), layered.as_vec());
+    assert!(fused.as_vec().contains(&0.0), "some outputs cut by the ReLU");
+
+    let g1 = (layered * rt.clone()).sum().backward();
+    let g2 = (fused * rt).sum().backward();
+    close(&g2.get(&conv.weight).as_vec(), &g1.get(&conv.weight).as_vec(), 1e-4);
+    close(&g2.get(&conv.bias).as_vec(), &g1.get(&conv.bias).as_vec(), 1e-4);
+}
+
 #[test]
 fn the_models_fused_forward_equals_dfdxs_layer_by_layer_forward() {
     let net = mnist_cnn::model::build(&mnist_cnn::model::device(9));

@@ -67,8 +67,12 @@ where
         .zip(argmax.par_chunks_mut(CHUNK * out_len))
         .zip(xs.par_chunks(CHUNK * in_len))
         .for_each(|((y, arg), x)| {
-            let mut maps = vec![0.0; conv_geom.output_len()];
+            let (mut maps, mut halves) = (Vec::new(), Vec::new());
             for ((y, arg), x) in y.chunks_mut(out_len).zip(arg.chunks_mut(out_len)).zip(x.chunks(in_len)) {
+                if IN == 1 && P == 2 && K <= 3 && kernels::conv1_relu_pool2::<K>(&conv_geom, x, &ws, &bs, CUT, y, arg, &mut halves) {
+                    continue;
+                }
+                maps.resize(conv_geom.output_len(), 0.0);
                 kernels::conv_forward(&conv_geom, x, &ws, &bs, &mut maps);
                 kernels::max_pool_forward(&pool_geom, &maps, y, arg);
                 for (v, a) in y.iter_mut().zip(arg.iter_mut()) {
@@ -93,41 +97,47 @@ where
             let (k, wo, (h, w)) = (K, conv_geom.wo(), (H::SIZE, W::SIZE));
             let plane_out = conv_geom.ho() * wo;
             let (kk, per_out) = (IN * K * K, out_len / OUT);
-            let mut gx_store = Vec::new();
-            let gx: &mut [f32] = if grad_input {
-                grads.get_or_alloc_mut(&x_g)?
+            let chunks = n.div_ceil(CHUNK);
+            let gx_chunks: Vec<Option<&mut [f32]>> = if grad_input {
+                grads.get_or_alloc_mut(&x_g)?.chunks_mut(CHUNK * in_len).map(Some).collect()
             } else {
-                gx_store.resize(n * in_len, 0.0);
-                &mut gx_store
+                (0..chunks).map(|_| None).collect()
             };
             // Each chunk of images: its input gradient (its own slice) and its partial weight and
             // bias gradients, added up afterwards in chunk order.
-            let partials: Vec<(Vec<f32>, Vec<f32>)> = gx
-                .par_chunks_mut(CHUNK * in_len)
-                .zip(gy.par_chunks(CHUNK * out_len))
-                .zip(argmax.par_chunks(CHUNK * out_len))
-                .zip(xs.par_chunks(CHUNK * in_len))
-                .map(|(((gx, gy), arg), x)| {
+            let partials: Vec<(Vec<f32>, Vec<f32>)> = gx_chunks
+                .into_par_iter()
+                .enumerate()
+                .map(|(chunk, mut gx)| {
+                    let images = chunk * CHUNK..(n.min((chunk + 1) * CHUNK));
                     let (mut gw, mut gb) = (vec![0.0f32; ws.len()], vec![0.0f32; OUT]);
-                    let mut gmaps = vec![0.0f32; OUT * plane_out];
-                    let mut cols = vec![0.0f32; kk * plane_out];
-                    for (((gx, gy), arg), x) in
-                        gx.chunks_mut(in_len).zip(gy.chunks(out_len)).zip(arg.chunks(out_len)).zip(x.chunks(in_len))
-                    {
-                        // The pooled gradients back at the positions that won, zero elsewhere.
-                        gmaps.fill(0.0);
-                        for (q, (&at, &g)) in arg.iter().zip(gy).enumerate() {
-                            if at != CUT {
-                                gmaps[at as usize] = g;
-                                gb[q / per_out] += g;
+                    let (mut gmaps, mut cols) = (Vec::new(), Vec::new());
+                    for (i, b) in images.enumerate() {
+                        let (gy, arg) = (&gy[b * out_len..(b + 1) * out_len], &argmax[b * out_len..(b + 1) * out_len]);
+                        let x = &xs[b * in_len..(b + 1) * in_len];
+                        kernels::pooled_bias_grad(gy, arg, CUT, &mut gb);
+                        // Weight gradient: directly from the winning positions (a single-channel
+                        // input), or as the matrix product gmaps [OUT, ho*wo] x im2col(x)^T
+                        // [ho*wo, IN*K*K], gmaps holding the pooled gradients at the positions that
+                        // won, zero elsewhere.
+                        let direct = IN == 1
+                            && P == 2
+                            && K <= 3
+                            && kernels::conv1_pool2_weight_grad::<K>(&conv_geom, x, gy, arg, CUT, &mut gw, &mut cols);
+                        if !direct {
+                            gmaps.clear();
+                            gmaps.resize(OUT * plane_out, 0.0);
+                            for (&at, &g) in arg.iter().zip(gy) {
+                                if at != CUT {
+                                    gmaps[at as usize] = g;
+                                }
                             }
+                            cols.resize(kk * plane_out, 0.0);
+                            kernels::im2col(&conv_geom, x, &mut cols);
+                            kernels::matmul(OUT, plane_out, kk, &gmaps, &cols, true, &mut gw, true);
                         }
-                        // Weight gradient: gmaps [OUT, ho*wo] x im2col(x)^T [ho*wo, IN*K*K].
-                        kernels::im2col(&conv_geom, x, &mut cols);
-                        kernels::matmul(OUT, plane_out, kk, &gmaps, &cols, true, &mut gw, true);
-                        if !grad_input {
-                            continue;
-                        }
+                        let Some(gx) = gx.as_deref_mut() else { continue };
+                        let gx = &mut gx[i * in_len..(i + 1) * in_len];
                         for (q, &at) in arg.iter().enumerate() {
                             if at == CUT {
                                 continue;
