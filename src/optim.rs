@@ -137,13 +137,43 @@ impl TensorVisitor<f32, Cpu> for AdamStep<'_> {
         // The bias corrections folded into the step size, as Keras does (the paper's
         // "epsilon hat" form).
         let lr = a.learning_rate * (1.0 - b2.powi(t)).sqrt() / (1.0 - b1.powi(t));
-        let eps = a.epsilon;
-        for (((w, &g), m), v) in self.scratch.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+        adam_step(&mut self.scratch, g, m, v, [b1, b2, lr, a.epsilon]);
+        p.copy_from(&self.scratch);
+        Ok(None)
+    }
+}
+
+/// Adam's update of weights `w` from gradients `g`, moments `m` and `v` updated in place;
+/// `[beta_1, beta_2, step size, epsilon]`. Compiled for AVX-512 and AVX2 too, and run with the
+/// widest the processor has: the square roots and divisions are most of its time, and they are
+/// exact (correctly rounded) at any width, so the numbers are the same.
+fn adam_step(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], params: [f32; 4]) {
+    #[inline(always)]
+    fn body(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], [b1, b2, lr, eps]: [f32; 4]) {
+        for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
             *m = b1 * *m + (1.0 - b1) * g;
             *v = b2 * *v + (1.0 - b2) * g * g;
             *w -= lr * *m / (v.sqrt() + eps);
         }
-        p.copy_from(&self.scratch);
-        Ok(None)
     }
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f,avx2")]
+        fn avx512(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], params: [f32; 4]) {
+            body(w, g, m, v, params)
+        }
+        #[target_feature(enable = "avx2")]
+        fn avx2(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], params: [f32; 4]) {
+            body(w, g, m, v, params)
+        }
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the processor has the features the function is compiled for.
+            return unsafe { avx512(w, g, m, v, params) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: as above.
+            return unsafe { avx2(w, g, m, v, params) };
+        }
+    }
+    body(w, g, m, v, params)
 }
