@@ -242,3 +242,33 @@ fn dense_matches_dfdxs_linear_forward_and_backward() {
     close(&gd.get(&dense.bias).as_vec(), &gl.get(&linear.bias).as_vec(), 1e-5);
     close(&gd.get(&x).as_vec(), &gl.get(&x).as_vec(), 1e-5);
 }
+
+/// Inference keeps a copy of a Dense layer's weights between calls; it must follow every change
+/// of the weights (here: new values copied in, then the layer trained one step, then a clone).
+#[test]
+fn dense_inference_sees_changed_weights() {
+    let dev = Cpu::seed_from_u64(12);
+    let mut dense = dev.build_module::<mnist_cnn::layers::builder::Dense<6, 3>, f32>();
+    let x: Tensor<(usize, Const<6>), f32, Cpu> = dev.tensor_from_vec(vec![1.0; 12], (2, Const));
+    let plain = |d: &mnist_cnn::layers::Dense<6, 3, f32, Cpu>| {
+        let (w, b) = (d.weight.as_vec(), d.bias.as_vec());
+        (0..3).map(|o| b[o] + (0..6).map(|i| w[o * 6 + i]).sum::<f32>()).collect::<Vec<f32>>()
+    };
+    let first = dense.forward(x.clone()).as_vec();
+    close(&first[..3], &plain(&dense), 1e-6);
+    assert_eq!(dense.forward(x.clone()).as_vec(), first, "the same weights, the same answer");
+
+    dense.weight.copy_from(&[0.5; 18]);
+    close(&dense.forward(x.clone()).as_vec()[..3], &plain(&dense), 1e-6);
+
+    let mut opt = mnist_cnn::optim::Adam::new(0.1);
+    let mut grads = dense.alloc_grads();
+    grads = dense.forward(x.clone().traced(grads)).sum().backward();
+    opt.update(&mut dense, &mut grads).unwrap();
+    close(&dense.forward(x.clone()).as_vec()[..3], &plain(&dense), 1e-6);
+
+    let mut other = dense.clone();
+    other.bias.copy_from(&[9.0; 3]);
+    close(&other.forward(x.clone()).as_vec()[..3], &plain(&other), 1e-6);
+    close(&dense.forward(x).as_vec()[..3], &plain(&dense), 1e-6);
+}

@@ -1,4 +1,6 @@
 //! `Dense`: every input connected to every output (Keras's `Dense`, PyTorch's `nn.Linear`).
+use std::sync::{Arc, Mutex};
+
 use dfdx::prelude::*;
 use rand_distr::Uniform;
 
@@ -32,6 +34,52 @@ pub struct Dense<const I: usize, const O: usize, E: Dtype, D: Storage<E>> {
     pub weight: Tensor<Rank2<O, I>, E, D>,
     /// `[O]`: added to each output.
     pub bias: Tensor<Rank1<O>, E, D>,
+    /// The weights as a plain vector, kept for inference (see [`WeightCache`]).
+    cache: WeightCache<Rank2<O, I>, E, D>,
+}
+
+/// A copy of a tensor's values kept between inference calls, so that predicting one image does
+/// not copy 700,000 weights first. It is valid while the tensor still shares its storage with
+/// the clone kept beside the copy: dfdx changes a tensor's values in place only when no other
+/// tensor shares them (copy on write), so storage still shared has not changed. Training does
+/// not use it (its backward pass keeps its own copy).
+pub(crate) struct WeightCache<S: Shape, E: Dtype, D: Storage<E>>(Arc<Mutex<Option<(Tensor<S, E, D>, Arc<Vec<f32>>)>>>);
+
+impl<S: Shape, E: Dtype, D: Storage<E>> Default for WeightCache<S, E, D> {
+    fn default() -> Self {
+        WeightCache(Arc::new(Mutex::new(None)))
+    }
+}
+
+/// A clone starts empty: the copy belongs to the layer it was made for.
+impl<S: Shape, E: Dtype, D: Storage<E>> Clone for WeightCache<S, E, D> {
+    fn clone(&self) -> Self {
+        WeightCache::default()
+    }
+}
+
+impl<S: Shape, E: Dtype, D: Storage<E>> std::fmt::Debug for WeightCache<S, E, D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WeightCache")
+    }
+}
+
+impl<const O: usize, const I: usize> WeightCache<Rank2<O, I>, f32, Cpu> {
+    /// The values of `weight`, copied only if they are not those copied last time.
+    fn values(&self, weight: &Tensor<Rank2<O, I>, f32, Cpu>) -> Arc<Vec<f32>> {
+        let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((tensor, values)) = &*kept {
+            // The same storage (compared by the address of the first value, never read through).
+            if std::ptr::eq(&tensor[[0, 0]], &weight[[0, 0]]) {
+                return values.clone();
+            }
+        }
+        let mut values = vec![0.0; O * I];
+        weight.copy_into(&mut values);
+        let values = Arc::new(values);
+        *kept = Some((weight.clone(), values.clone()));
+        values
+    }
 }
 
 impl<const I: usize, const O: usize, E: Dtype, D: Storage<E>> NonMutableModule for Dense<I, O, E, D> {}
@@ -49,7 +97,7 @@ where
                 Self::tensor("weight", |s| &s.weight, |s| &mut s.weight, TensorOptions::reset_with(|t| t.try_fill_with_distr(Self::init()))),
                 Self::tensor("bias", |s| &s.bias, |s| &mut s.bias, TensorOptions::reset_with(|t| t.try_fill_with_distr(Self::init()))),
             ),
-            |(weight, bias)| Dense { weight, bias },
+            |(weight, bias)| Dense { weight, bias, cache: WeightCache::default() },
         )
     }
 }
@@ -81,8 +129,13 @@ impl<B: Dim, const I: usize, const O: usize, T: Tape<f32, Cpu>> Module<Tensor<(B
         let (x, mut tape) = x.split_tape();
         let mut xs = vec![0.0; n * I];
         x.copy_into(&mut xs);
-        let mut ws = vec![0.0; O * I];
-        self.weight.copy_into(&mut ws);
+        let ws = if T::OWNS_TAPE {
+            let mut ws = vec![0.0; O * I];
+            self.weight.copy_into(&mut ws);
+            Arc::new(ws)
+        } else {
+            self.cache.values(&self.weight)
+        };
         let mut bs = vec![0.0; O];
         self.bias.copy_into(&mut bs);
 
