@@ -158,6 +158,7 @@ fn adam_step(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], params: [f3
     }
     #[cfg(target_arch = "x86_64")]
     {
+        use crate::layers::kernels::Simd;
         #[target_feature(enable = "avx512f,avx2")]
         fn avx512(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], params: [f32; 4]) {
             body(w, g, m, v, params)
@@ -166,14 +167,39 @@ fn adam_step(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], params: [f3
         fn avx2(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], params: [f32; 4]) {
             body(w, g, m, v, params)
         }
-        if std::arch::is_x86_feature_detected!("avx512f") {
+        match crate::layers::kernels::simd() {
             // SAFETY: the processor has the features the function is compiled for.
-            return unsafe { avx512(w, g, m, v, params) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
+            Simd::Avx512 => return unsafe { avx512(w, g, m, v, params) },
             // SAFETY: as above.
-            return unsafe { avx2(w, g, m, v, params) };
+            Simd::Avx2Fma => return unsafe { avx2(w, g, m, v, params) },
+            Simd::Baseline => {}
         }
     }
     body(w, g, m, v, params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layers::kernels::{Simd, SIMD_LIMIT};
+    use rand::{rngs::StdRng, Rng, SeedableRng};
+
+    /// The update gives the same numbers, bit for bit, with every instruction set.
+    #[test]
+    fn adam_step_is_the_same_on_every_instruction_set() {
+        let mut rng = StdRng::seed_from_u64(8);
+        let n = 1000;
+        let mut draw = |scale: f32| (0..n).map(|_| rng.gen_range(-scale..scale)).collect::<Vec<f32>>();
+        let (w, g, m) = (draw(1.0), draw(0.1), draw(0.01));
+        let v: Vec<f32> = draw(0.001).iter().map(|x| x.abs()).collect();
+        let run = |limit: Simd| {
+            SIMD_LIMIT.with(|l| l.set(limit));
+            let (mut w, mut m, mut v) = (w.clone(), m.clone(), v.clone());
+            adam_step(&mut w, &g, &mut m, &mut v, [0.9, 0.999, 1e-3, 1e-7]);
+            [w, m, v].map(|x| x.iter().map(|v| v.to_bits()).collect::<Vec<u32>>())
+        };
+        let plain = run(Simd::Baseline);
+        assert_eq!(run(Simd::Avx2Fma), plain);
+        assert_eq!(run(Simd::Avx512), plain);
+    }
 }

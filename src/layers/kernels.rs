@@ -179,6 +179,41 @@ pub(crate) fn conv_backward_input(g: &ConvGeom, w: &[f32], gy: &[f32], gx: &mut 
 /// Lanes of the direct kernel's vectors: one AVX-512 register, two AVX2 ones.
 const LANES: usize = 16;
 
+/// The widest vector instructions of this processor that the hand-written kernels use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Simd {
+    /// Neither of the below (or not an x86-64 processor).
+    Baseline,
+    /// AVX2 with fused multiply-add: most x86-64 processors since 2013-2015.
+    Avx2Fma,
+    /// AVX-512 (with AVX2 and FMA).
+    Avx512,
+}
+
+/// What this processor has (in tests, at most what the test allows on its thread, so that each
+/// instruction set's code is tested on a machine that has the widest).
+pub(crate) fn simd() -> Simd {
+    #[cfg(target_arch = "x86_64")]
+    let best = if std::arch::is_x86_feature_detected!("avx512f") {
+        Simd::Avx512
+    } else if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        Simd::Avx2Fma
+    } else {
+        Simd::Baseline
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let best = Simd::Baseline;
+    #[cfg(test)]
+    let best = best.min(SIMD_LIMIT.with(|l| l.get()));
+    best
+}
+
+#[cfg(test)]
+thread_local! {
+    /// The widest instruction set [`simd`] may report on this thread (tests only).
+    pub(crate) static SIMD_LIMIT: std::cell::Cell<Simd> = const { std::cell::Cell::new(Simd::Avx512) };
+}
+
 /// Defines `$name`, which runs the `#[inline(always)]` function `$body` compiled for AVX-512 or
 /// for AVX2 with FMA, whichever the processor has, and returns `true`; or returns `false`,
 /// computing nothing, on a processor without fused multiply-add. The direct kernels below give
@@ -202,17 +237,14 @@ macro_rules! fma_kernel {
                 fn avx2<const K: usize>($($arg: $ty),*) {
                     $body::<K>($($arg),*)
                 }
-                if std::arch::is_x86_feature_detected!("avx512f") {
+                match simd() {
                     // SAFETY: the processor has the features the function is compiled for.
-                    unsafe { avx512::<K>($($arg),*) };
-                    return true;
-                }
-                if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                    Simd::Avx512 => unsafe { avx512::<K>($($arg),*) },
                     // SAFETY: as above.
-                    unsafe { avx2::<K>($($arg),*) };
-                    return true;
+                    Simd::Avx2Fma => unsafe { avx2::<K>($($arg),*) },
+                    Simd::Baseline => return false,
                 }
-                false
+                true
             }
             #[cfg(target_arch = "aarch64")]
             {
@@ -267,17 +299,14 @@ pub(crate) fn conv1_pool2_weight_grad<const K: usize>(
 ) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx512f") {
+        match simd() {
             // SAFETY: the processor has the features the function is compiled for.
-            unsafe { simd::weight_grad_avx512::<K>(g, x, gy, argmax, cut, gw, scratch) };
-            return true;
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            Simd::Avx512 => unsafe { simd::weight_grad_avx512::<K>(g, x, gy, argmax, cut, gw, scratch) },
             // SAFETY: as above.
-            unsafe { simd::weight_grad_avx2::<K>(g, x, gy, argmax, cut, gw, scratch) };
-            return true;
+            Simd::Avx2Fma => unsafe { simd::weight_grad_avx2::<K>(g, x, gy, argmax, cut, gw, scratch) },
+            Simd::Baseline => return false,
         }
-        false
+        true
     }
     #[cfg(target_arch = "aarch64")]
     {
@@ -679,11 +708,14 @@ mod tests {
     /// images, odd feature-map sides and more than one vector of pooled columns.
     #[test]
     fn direct_conv_relu_pool_equals_the_matrix_product_path() {
-        let mut rng = StdRng::seed_from_u64(3);
-        for (h, w, out) in [(28, 28, 32), (9, 40, 3), (12, 11, 4), (6, 70, 2)] {
-            check::<3>(h, w, out, &mut rng);
-            check::<2>(h, w, out, &mut rng);
-            check::<1>(h, w, out, &mut rng);
+        for limit in [Simd::Avx512, Simd::Avx2Fma, Simd::Baseline] {
+            SIMD_LIMIT.with(|l| l.set(limit));
+            let mut rng = StdRng::seed_from_u64(3);
+            for (h, w, out) in [(28, 28, 32), (9, 40, 3), (12, 11, 4), (6, 70, 2)] {
+                check::<3>(h, w, out, &mut rng);
+                check::<2>(h, w, out, &mut rng);
+                check::<1>(h, w, out, &mut rng);
+            }
         }
     }
 
@@ -707,7 +739,7 @@ mod tests {
         let (mut y2, mut a2) = (vec![f32::NAN; p.output_len()], vec![7u32; p.output_len()]);
         let used = conv1_relu_pool2::<K>(&g, &x, &wt, &b, u32::MAX, &mut y2, &mut a2, &mut Vec::new());
         #[cfg(target_arch = "x86_64")]
-        assert_eq!(used, std::arch::is_x86_feature_detected!("fma"), "used exactly when the processor has FMA");
+        assert_eq!(used, simd() != Simd::Baseline, "used exactly when the processor has AVX2 and FMA");
         if used {
             let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&y1), bits(&y2), "{h}x{w} k{K}");
@@ -720,7 +752,13 @@ mod tests {
     /// within rounding for other filter counts, which `gemm` sums in another order.
     #[test]
     fn direct_weight_grad_equals_the_matrix_product() {
-        let mut rng = StdRng::seed_from_u64(5);
+        for limit in [Simd::Avx512, Simd::Avx2Fma] {
+            SIMD_LIMIT.with(|l| l.set(limit));
+            weight_grads_with(StdRng::seed_from_u64(5));
+        }
+    }
+
+    fn weight_grads_with(mut rng: StdRng) {
         for (h, w, out, exact) in [(28, 28, 32, true), (30, 30, 48, true), (20, 20, 20, false), (12, 40, 70, false)] {
             let g = ConvGeom { batch: 1, inp: 1, out, k: 3, h, w };
             let p = PoolGeom { planes: out, h: g.ho(), w: g.wo(), k: 2 };
