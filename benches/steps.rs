@@ -29,7 +29,8 @@ fn main() {
     };
     let all = Instant::now();
     let steps = images / batch;
-    for s in 0..steps {
+    // On one of rayon's threads, as `train::fit` runs its steps.
+    mnist_cnn::train::on_a_worker(|| for s in 0..steps {
         let idx: Vec<usize> = (s * batch..(s + 1) * batch).collect();
         let mut c = Instant::now();
         let (x, y) = train.batch(&dev, &idx);
@@ -50,7 +51,7 @@ fn main() {
         lap(6, &mut c);
         m.zero_grads(&mut grads);
         lap(7, &mut c);
-    }
+    });
     let total = all.elapsed();
     for (name, d) in names.iter().zip(t) {
         println!("{name:>15} {:8.1} us/step", d.as_secs_f64() * 1e6 / steps as f64);

@@ -55,7 +55,7 @@ pub type Output<T> = Tensor<(usize, Const<CLASSES>), f32, Cpu, T>;
 
 /// What [`crate::train::fit`], [`crate::train::evaluate`], [`save`] and [`load`] need of a network:
 /// the lesson's [`Model`] and the [`crate::better::BetterModel`] both are one.
-pub trait Network: TensorCollection<f32, Cpu> + Sized {
+pub trait Network: TensorCollection<f32, Cpu> + Sized + Send + Sync {
     /// The network's name in file names, checkpoints and messages (`lesson`, `better`).
     const NAME: &'static str;
     /// A new network with random initial weights drawn from `dev`.
@@ -107,8 +107,11 @@ pub fn forward<T: Tape<f32, Cpu>>(model: &Model, x: Input<T>) -> Output<T> {
 
 /// Softmax of the logits: ten probabilities per image that sum to 1.
 pub fn probabilities<N: Network>(model: &N, images: Images) -> Vec<[f32; CLASSES]> {
-    let probs = model.forward(images).softmax::<Axis<1>>();
-    probs.as_vec().chunks_exact(CLASSES).map(|c| c.try_into().unwrap()).collect()
+    let batch = images.shape().0;
+    let forward = || model.forward(images).softmax::<Axis<1>>().as_vec();
+    // A batch on one of rayon's threads (see `on_a_worker`); a single image on this one.
+    let probs = if batch > 1 { crate::train::on_a_worker(forward) } else { forward() };
+    probs.chunks_exact(CLASSES).map(|c| c.try_into().unwrap()).collect()
 }
 
 /// The index of the largest value: the predicted digit.

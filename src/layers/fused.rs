@@ -63,25 +63,31 @@ where
 
     let mut ys = vec![0.0; n * out_len];
     let mut argmax = vec![0u32; n * out_len];
-    ys.par_chunks_mut(CHUNK * out_len)
-        .zip(argmax.par_chunks_mut(CHUNK * out_len))
-        .zip(xs.par_chunks(CHUNK * in_len))
-        .for_each(|((y, arg), x)| {
-            let (mut maps, mut halves) = (Vec::new(), Vec::new());
-            for ((y, arg), x) in y.chunks_mut(out_len).zip(arg.chunks_mut(out_len)).zip(x.chunks(in_len)) {
-                if IN == 1 && P == 2 && K <= 3 && kernels::conv1_relu_pool2::<K>(&conv_geom, x, &ws, &bs, CUT, y, arg, &mut halves) {
-                    continue;
-                }
-                maps.resize(conv_geom.output_len(), 0.0);
-                kernels::conv_forward(&conv_geom, x, &ws, &bs, &mut maps);
-                kernels::max_pool_forward(&pool_geom, &maps, y, arg);
-                for (v, a) in y.iter_mut().zip(arg.iter_mut()) {
-                    if *v <= 0.0 {
-                        (*v, *a) = (0.0, CUT);
-                    }
+    let chunk = |((y, arg), x): ((&mut [f32], &mut [u32]), &[f32])| {
+        let (mut maps, mut halves) = (Vec::new(), Vec::new());
+        for ((y, arg), x) in y.chunks_mut(out_len).zip(arg.chunks_mut(out_len)).zip(x.chunks(in_len)) {
+            if IN == 1 && P == 2 && K <= 3 && kernels::conv1_relu_pool2::<K>(&conv_geom, x, &ws, &bs, CUT, y, arg, &mut halves) {
+                continue;
+            }
+            maps.resize(conv_geom.output_len(), 0.0);
+            kernels::conv_forward(&conv_geom, x, &ws, &bs, &mut maps);
+            kernels::max_pool_forward(&pool_geom, &maps, y, arg);
+            for (v, a) in y.iter_mut().zip(arg.iter_mut()) {
+                if *v <= 0.0 {
+                    (*v, *a) = (0.0, CUT);
                 }
             }
-        });
+        }
+    };
+    if n <= CHUNK {
+        // One chunk: on this thread, without waking another (a single image to predict).
+        chunk(((&mut ys, &mut argmax), &xs));
+    } else {
+        ys.par_chunks_mut(CHUNK * out_len)
+            .zip(argmax.par_chunks_mut(CHUNK * out_len))
+            .zip(xs.par_chunks(CHUNK * in_len))
+            .for_each(chunk);
+    }
     let shape = (
         batch,
         Const::<OUT>,
