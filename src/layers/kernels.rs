@@ -214,70 +214,60 @@ thread_local! {
     pub(crate) static SIMD_LIMIT: std::cell::Cell<Simd> = const { std::cell::Cell::new(Simd::Avx512) };
 }
 
-/// Defines `$name`, which runs the `#[inline(always)]` function `$body` compiled for AVX-512 or
-/// for AVX2 with FMA, whichever the processor has, and returns `true`; or returns `false`,
-/// computing nothing, on a processor without fused multiply-add. The direct kernels below give
-/// the matrix product's numbers only where each sum is the same chain of fused multiply-adds in
-/// the same order, which is what `gemm` does on such processors; elsewhere the caller takes the
-/// matrix-product path.
-macro_rules! fma_kernel {
-    ($(#[$meta:meta])* $vis:vis fn $name:ident<const K: usize>($($arg:ident: $ty:ty),* $(,)?) = $body:ident;) => {
-        $(#[$meta])*
+/// `maxpool2x2(relu(conv(x)))` of one single-channel image `x` (`h x w`) with `K x K` filters,
+/// `K <= 3`, computed directly instead of through [`im2col`], a matrix product and
+/// [`max_pool_forward`]: the first layer has only `K*K` products per output, too few for a
+/// matrix product to pay for its packing. Writes each pooled output and where it came from
+/// (`argmax`, an index into the image's `[out, ho, wo]` feature maps, or `cut` when the ReLU
+/// stopped it, its output then 0).
+///
+/// The same numbers as the matrix-product path: each sum is the chain of fused multiply-adds
+/// `gemm` computes (the taps in reading order from zero, then the bias added). So it runs only
+/// where the processor has fused multiply-add (AVX2 with FMA, or AVX-512, chosen at run time);
+/// elsewhere it returns `false`, computing nothing, and the caller takes the matrix-product path.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn conv1_relu_pool2<const K: usize>(
+    g: &ConvGeom,
+    x: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    cut: u32,
+    y: &mut [f32],
+    argmax: &mut [u32],
+    halves: &mut Vec<f32>,
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f,avx2,fma")]
         #[allow(clippy::too_many_arguments)]
-        $vis fn $name<const K: usize>($($arg: $ty),*) -> bool {
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx512f,avx2,fma")]
-                #[allow(clippy::too_many_arguments)]
-                fn avx512<const K: usize>($($arg: $ty),*) {
-                    $body::<K>($($arg),*)
-                }
-                #[target_feature(enable = "avx2,fma")]
-                #[allow(clippy::too_many_arguments)]
-                fn avx2<const K: usize>($($arg: $ty),*) {
-                    $body::<K>($($arg),*)
-                }
-                match simd() {
-                    // SAFETY: the processor has the features the function is compiled for.
-                    Simd::Avx512 => unsafe { avx512::<K>($($arg),*) },
-                    // SAFETY: as above.
-                    Simd::Avx2Fma => unsafe { avx2::<K>($($arg),*) },
-                    Simd::Baseline => return false,
-                }
-                true
-            }
-            #[cfg(target_arch = "aarch64")]
-            {
-                $body::<K>($($arg),*);
-                true
-            }
-            #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-            {
-                let _ = ($($arg),*);
-                false
-            }
+        fn avx512<const K: usize>(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], cut: u32, y: &mut [f32], argmax: &mut [u32], halves: &mut Vec<f32>) {
+            conv1_relu_pool2_body::<K>(g, x, w, bias, cut, y, argmax, halves)
         }
-    };
-}
-
-fma_kernel! {
-    /// `maxpool2x2(relu(conv(x)))` of one single-channel image `x` (`h x w`) with `K x K`
-    /// filters, `K <= 3`, computed directly instead of through [`im2col`], a matrix product and
-    /// [`max_pool_forward`]: the first layer has only `K*K` products per output, too few for a
-    /// matrix product to pay for its packing. Writes each pooled output and where it came from
-    /// (`argmax`, an index into the image's `[out, ho, wo]` feature maps, or `cut` when the ReLU
-    /// stopped it, its output then 0). The same numbers as the matrix-product path (each sum:
-    /// the taps in reading order from zero, then the bias).
-    pub(crate) fn conv1_relu_pool2<const K: usize>(
-        g: &ConvGeom,
-        x: &[f32],
-        w: &[f32],
-        bias: &[f32],
-        cut: u32,
-        y: &mut [f32],
-        argmax: &mut [u32],
-        halves: &mut Vec<f32>,
-    ) = conv1_relu_pool2_body;
+        #[target_feature(enable = "avx2,fma")]
+        #[allow(clippy::too_many_arguments)]
+        fn avx2<const K: usize>(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], cut: u32, y: &mut [f32], argmax: &mut [u32], halves: &mut Vec<f32>) {
+            conv1_relu_pool2_body::<K>(g, x, w, bias, cut, y, argmax, halves)
+        }
+        match simd() {
+            // SAFETY: the processor has the features the function is compiled for.
+            Simd::Avx512 => unsafe { avx512::<K>(g, x, w, bias, cut, y, argmax, halves) },
+            // SAFETY: as above.
+            Simd::Avx2Fma => unsafe { avx2::<K>(g, x, w, bias, cut, y, argmax, halves) },
+            Simd::Baseline => return false,
+        }
+        true
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        // Fused multiply-add is part of every aarch64 processor.
+        conv1_relu_pool2_body::<K>(g, x, w, bias, cut, y, argmax, halves);
+        true
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        let _ = (g, x, w, bias, cut, y, argmax, halves);
+        false
+    }
 }
 
 /// The weight gradient of [`conv1_relu_pool2`] for one image, added to `gw` (`[out, K*K]`):
@@ -286,7 +276,7 @@ fma_kernel! {
 /// blocks of [`GEMM_DEPTH_BLOCK`] added to `gw` one after the other: the numbers of the matrix
 /// product `gemm` computes for 29 to 64 filters (below, it sums in another order; above, in
 /// other blocks). Returns `false`, computing nothing, without fused multiply-add (see
-/// [`fma_kernel`]).
+/// [`conv1_relu_pool2`]).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn conv1_pool2_weight_grad<const K: usize>(
     g: &ConvGeom,
@@ -310,7 +300,8 @@ pub(crate) fn conv1_pool2_weight_grad<const K: usize>(
     }
     #[cfg(target_arch = "aarch64")]
     {
-        conv1_pool2_weight_grad_body::<simd::Scalar, K>(g, x, gy, argmax, cut, gw, scratch);
+        // SAFETY: plain arrays need no particular instructions.
+        unsafe { conv1_pool2_weight_grad_body::<simd::Scalar, K>(g, x, gy, argmax, cut, gw, scratch) };
         true
     }
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
@@ -323,12 +314,17 @@ pub(crate) fn conv1_pool2_weight_grad<const K: usize>(
 /// Sixteen `f32` lanes, for the loops the compiler does not vectorise well by itself.
 mod simd {
     /// What [`super::conv1_pool2_weight_grad`] needs of a vector.
+    ///
+    /// # Safety
+    /// Every method may use instructions the processor lacks: call them only where the
+    /// implementing type's instruction set is known to be there (inside the function compiled
+    /// for it, which the dispatcher calls after checking).
     pub(super) trait Lanes: Copy {
-        fn zero() -> Self;
-        fn load(a: &[f32; super::LANES]) -> Self;
+        unsafe fn zero() -> Self;
+        unsafe fn load(a: &[f32; super::LANES]) -> Self;
         /// `self * x + acc`, lane by lane, one rounding (fused).
-        fn mul_add(self, x: f32, acc: Self) -> Self;
-        fn store(self, out: &mut [f32; super::LANES]);
+        unsafe fn mul_add(self, x: f32, acc: Self) -> Self;
+        unsafe fn store(self, out: &mut [f32; super::LANES]);
     }
 
     /// Plain arrays, for processors where `f32::mul_add` is an instruction anyway (aarch64).
@@ -338,19 +334,19 @@ mod simd {
 
     impl Lanes for Scalar {
         #[inline(always)]
-        fn zero() -> Self {
+        unsafe fn zero() -> Self {
             Scalar([0.0; super::LANES])
         }
         #[inline(always)]
-        fn load(a: &[f32; super::LANES]) -> Self {
+        unsafe fn load(a: &[f32; super::LANES]) -> Self {
             Scalar(*a)
         }
         #[inline(always)]
-        fn mul_add(self, x: f32, acc: Self) -> Self {
+        unsafe fn mul_add(self, x: f32, acc: Self) -> Self {
             Scalar(std::array::from_fn(|l| self.0[l].mul_add(x, acc.0[l])))
         }
         #[inline(always)]
-        fn store(self, out: &mut [f32; super::LANES]) {
+        unsafe fn store(self, out: &mut [f32; super::LANES]) {
             *out = self.0;
         }
     }
@@ -364,78 +360,70 @@ mod simd {
         use super::Lanes;
         use std::arch::x86_64::*;
 
-        /// One AVX-512 register. Only made inside [`weight_grad_avx512`], so the processor has
-        /// AVX-512 wherever its methods run.
+        /// One AVX-512 register.
         #[derive(Clone, Copy)]
         pub(in super::super) struct Avx512(__m512);
 
         impl Lanes for Avx512 {
             #[inline(always)]
-            fn zero() -> Self {
-                // SAFETY: AVX-512 is there (see the type).
-                Avx512(unsafe { _mm512_setzero_ps() })
+            unsafe fn zero() -> Self {
+                Avx512(_mm512_setzero_ps())
             }
             #[inline(always)]
-            fn load(a: &[f32; LANES]) -> Self {
-                // SAFETY: 16 floats are there to read; AVX-512 as above.
-                Avx512(unsafe { _mm512_loadu_ps(a.as_ptr()) })
+            unsafe fn load(a: &[f32; LANES]) -> Self {
+                // 16 floats are there to read.
+                Avx512(_mm512_loadu_ps(a.as_ptr()))
             }
             #[inline(always)]
-            fn mul_add(self, x: f32, acc: Self) -> Self {
-                // SAFETY: AVX-512 as above.
-                Avx512(unsafe { _mm512_fmadd_ps(self.0, _mm512_set1_ps(x), acc.0) })
+            unsafe fn mul_add(self, x: f32, acc: Self) -> Self {
+                Avx512(_mm512_fmadd_ps(self.0, _mm512_set1_ps(x), acc.0))
             }
             #[inline(always)]
-            fn store(self, out: &mut [f32; LANES]) {
-                // SAFETY: 16 floats are there to write; AVX-512 as above.
-                unsafe { _mm512_storeu_ps(out.as_mut_ptr(), self.0) }
+            unsafe fn store(self, out: &mut [f32; LANES]) {
+                // 16 floats are there to write.
+                _mm512_storeu_ps(out.as_mut_ptr(), self.0)
             }
         }
 
-        /// Two AVX registers. Only made inside [`weight_grad_avx2`], so the processor has AVX2 and
-        /// FMA wherever its methods run.
+        /// Two AVX registers (AVX2 with FMA).
         #[derive(Clone, Copy)]
         pub(in super::super) struct Avx2(__m256, __m256);
 
         impl Lanes for Avx2 {
             #[inline(always)]
-            fn zero() -> Self {
-                // SAFETY: AVX2 and FMA are there (see the type).
-                unsafe { Avx2(_mm256_setzero_ps(), _mm256_setzero_ps()) }
+            unsafe fn zero() -> Self {
+                Avx2(_mm256_setzero_ps(), _mm256_setzero_ps())
             }
             #[inline(always)]
-            fn load(a: &[f32; LANES]) -> Self {
-                // SAFETY: 16 floats are there to read; AVX2 as above.
-                unsafe { Avx2(_mm256_loadu_ps(a.as_ptr()), _mm256_loadu_ps(a.as_ptr().add(8))) }
+            unsafe fn load(a: &[f32; LANES]) -> Self {
+                // 16 floats are there to read.
+                Avx2(_mm256_loadu_ps(a.as_ptr()), _mm256_loadu_ps(a.as_ptr().add(8)))
             }
             #[inline(always)]
-            fn mul_add(self, x: f32, acc: Self) -> Self {
-                // SAFETY: AVX2 and FMA as above.
-                unsafe {
-                    let x = _mm256_set1_ps(x);
-                    Avx2(_mm256_fmadd_ps(self.0, x, acc.0), _mm256_fmadd_ps(self.1, x, acc.1))
-                }
+            unsafe fn mul_add(self, x: f32, acc: Self) -> Self {
+                let x = _mm256_set1_ps(x);
+                Avx2(_mm256_fmadd_ps(self.0, x, acc.0), _mm256_fmadd_ps(self.1, x, acc.1))
             }
             #[inline(always)]
-            fn store(self, out: &mut [f32; LANES]) {
-                // SAFETY: 16 floats are there to write; AVX2 as above.
-                unsafe {
-                    _mm256_storeu_ps(out.as_mut_ptr(), self.0);
-                    _mm256_storeu_ps(out.as_mut_ptr().add(8), self.1);
-                }
+            unsafe fn store(self, out: &mut [f32; LANES]) {
+                // 16 floats are there to write.
+                _mm256_storeu_ps(out.as_mut_ptr(), self.0);
+                _mm256_storeu_ps(out.as_mut_ptr().add(8), self.1);
             }
         }
 
         #[target_feature(enable = "avx512f,avx2,fma")]
         #[allow(clippy::too_many_arguments)]
         pub(in super::super) fn weight_grad_avx512<const K: usize>(g: &ConvGeom, x: &[f32], gy: &[f32], argmax: &[u32], cut: u32, gw: &mut [f32], scratch: &mut Vec<f32>) {
-            conv1_pool2_weight_grad_body::<Avx512, K>(g, x, gy, argmax, cut, gw, scratch)
+            // SAFETY: compiled for AVX-512 and called only where the processor has it.
+            unsafe { conv1_pool2_weight_grad_body::<Avx512, K>(g, x, gy, argmax, cut, gw, scratch) }
         }
 
         #[target_feature(enable = "avx2,fma")]
         #[allow(clippy::too_many_arguments)]
         pub(in super::super) fn weight_grad_avx2<const K: usize>(g: &ConvGeom, x: &[f32], gy: &[f32], argmax: &[u32], cut: u32, gw: &mut [f32], scratch: &mut Vec<f32>) {
-            conv1_pool2_weight_grad_body::<Avx2, K>(g, x, gy, argmax, cut, gw, scratch)
+            // SAFETY: compiled for AVX2 and FMA and called only where the processor has them.
+            unsafe { conv1_pool2_weight_grad_body::<Avx2, K>(g, x, gy, argmax, cut, gw, scratch) }
         }
     }
 }
@@ -453,8 +441,11 @@ const TAPS: usize = 9;
 /// positions that won (zero elsewhere), position-major: `[ho*wo, out]`. Then, for `LANES`
 /// filters at a time and one position after the other, every tap's running sums take
 /// `gradient x pixel` in one vector multiply-add: nine independent sums in flight, no branches.
+///
+/// # Safety
+/// `V`'s instructions must be there (see [`simd::Lanes`]).
 #[inline(always)]
-fn conv1_pool2_weight_grad_body<V: simd::Lanes, const K: usize>(
+unsafe fn conv1_pool2_weight_grad_body<V: simd::Lanes, const K: usize>(
     g: &ConvGeom,
     x: &[f32],
     gy: &[f32],
@@ -480,14 +471,15 @@ fn conv1_pool2_weight_grad_body<V: simd::Lanes, const K: usize>(
     }
     for o0 in (0..g.out).step_by(LANES) {
         for start in (0..plane_out).step_by(GEMM_DEPTH_BLOCK) {
-            let mut acc = [V::zero(); TAPS];
+            // SAFETY (here and below): V's instructions are there (this function's contract).
+        let mut acc = [unsafe { V::zero() }; TAPS];
             let (mut r, mut c) = (start / wo, start % wo);
             for grads in scratch[start * lanes_out..plane_out.min(start + GEMM_DEPTH_BLOCK) * lanes_out].chunks_exact(lanes_out) {
-                let grads = V::load(grads[o0..o0 + LANES].try_into().unwrap());
+                let grads = unsafe { V::load(grads[o0..o0 + LANES].try_into().unwrap()) };
                 let patch = &x[r * g.w + c..];
                 for ky in 0..K {
                     for kx in 0..K {
-                        acc[ky * K + kx] = grads.mul_add(patch[ky * g.w + kx], acc[ky * K + kx]);
+                        acc[ky * K + kx] = unsafe { grads.mul_add(patch[ky * g.w + kx], acc[ky * K + kx]) };
                     }
                 }
                 c += 1;
@@ -498,7 +490,7 @@ fn conv1_pool2_weight_grad_body<V: simd::Lanes, const K: usize>(
             // The end of a block of the sum: its sums go into the gradient.
             for (t, sums) in acc.iter().enumerate().take(K * K) {
                 let mut lanes = [0.0; LANES];
-                sums.store(&mut lanes);
+                unsafe { sums.store(&mut lanes) };
                 for (l, o) in (o0..g.out.min(o0 + LANES)).enumerate() {
                     gw[o * K * K + t] += lanes[l];
                 }
