@@ -15,8 +15,15 @@ use mnist_cnn::{data, model};
 fn main() {
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let (batch, images) = (args.first().copied().unwrap_or(32), args.get(1).copied().unwrap_or(9_600));
-    let mnist = data::load(&data::default_dir()).expect("MNIST");
+    let mnist = data::load(&data::default_dir()).unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        std::process::exit(1)
+    });
     let train = mnist.train.take(images);
+    if batch == 0 || batch > train.len() {
+        eprintln!("error: the batch ({batch}) must be between 1 and the number of images ({})", train.len());
+        std::process::exit(2);
+    }
     let dev = model::device(0);
     let mut m = model::build(&dev);
     let mut opt = Adam::new(1e-3);

@@ -23,7 +23,10 @@ fn main() {
         }
     }
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all".into());
-    let mnist = data::load(&data::default_dir()).expect("MNIST");
+    let mnist = data::load(&data::default_dir()).unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        std::process::exit(1)
+    });
     let train_set = mnist.train.take(images);
     let empty = mnist.test.take(0);
     for batch_size in [32, 128] {

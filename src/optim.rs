@@ -218,4 +218,22 @@ mod tests {
         assert_eq!(run(Simd::Avx2Fma), plain);
         assert_eq!(run(Simd::Avx512), plain);
     }
+
+    /// A large tensor, updated in pieces on rayon's threads, gets the numbers of one pass on
+    /// one thread.
+    #[test]
+    fn adam_step_in_pieces_is_the_same_as_in_one_pass() {
+        let mut rng = StdRng::seed_from_u64(9);
+        let n = 100_003;
+        let mut draw = |scale: f32| (0..n).map(|_| rng.gen_range(-scale..scale)).collect::<Vec<f32>>();
+        let (w, g, m) = (draw(1.0), draw(0.1), draw(0.01));
+        let v: Vec<f32> = draw(0.001).iter().map(|x| x.abs()).collect();
+        let params = [0.9, 0.999, 1e-3, 1e-7];
+        let (mut w1, mut m1, mut v1) = (w.clone(), m.clone(), v.clone());
+        adam_piece(&mut w1, &g, &mut m1, &mut v1, params);
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        let (mut w2, mut m2, mut v2) = (w, m, v);
+        pool.install(|| adam_step(&mut w2, &g, &mut m2, &mut v2, params));
+        assert_eq!((w1, m1, v1), (w2, m2, v2));
+    }
 }

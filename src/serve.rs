@@ -91,10 +91,12 @@ fn read_body(request: &mut tiny_http::Request) -> Option<Vec<u8>> {
     match request.as_reader().take(MAX_BODY as u64 + 1).read_to_end(&mut body) {
         Ok(_) if body.len() <= MAX_BODY => Some(body),
         Ok(_) => {
-            // Read (and drop) a little more of what the client is still sending, so that it can
-            // finish and read the answer: closing on unread data resets the connection, and a
-            // client still writing then sees a broken pipe instead of the 413.
-            let _ = std::io::copy(&mut request.as_reader().take(4 * MAX_BODY as u64), &mut std::io::sink());
+            // A body without a length (chunked) that turned out too large: read (and drop) up to
+            // as much again of what the client is still sending, so that it can finish and read
+            // the 413 (closing on unread data resets the connection, and a client still writing
+            // sees a broken pipe). A declared length over the cap is refused above, and tiny_http
+            // itself reads the rest of such a body.
+            let _ = std::io::copy(&mut request.as_reader().take(MAX_BODY as u64), &mut std::io::sink());
             None
         }
         Err(_) => Some(Vec::new()), // a broken upload: answered as an empty (bad) image

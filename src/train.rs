@@ -173,6 +173,8 @@ pub fn fit<N: Network>(
 /// parts of the work then start without waking a thread and handing the work over, which a
 /// training step does a dozen times. On two cores this took training at batch 32 from 11,800 to
 /// 14,400 images/s, on one from 10,500 to 11,200 (`cargo bench --bench steps`, best of five).
+/// Rayon's threads have 2 MB stacks (the work here keeps its data on the heap); and when two
+/// threads of a program call this at once, one call's work may run inside the other's wait.
 pub fn on_a_worker<R: Send>(work: impl FnOnce() -> R + Send) -> R {
     rayon::scope(|_| work())
 }

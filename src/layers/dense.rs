@@ -43,14 +43,14 @@ pub struct Dense<const I: usize, const O: usize, E: Dtype, D: Storage<E>> {
 /// the clone kept beside the copy: dfdx changes a tensor's values in place only when no other
 /// tensor shares them (copy on write), so storage still shared has not changed. Training does
 /// not use it (its backward pass keeps its own copy).
-pub(crate) struct WeightCache<S: Shape, E: Dtype, D: Storage<E>>(Arc<Mutex<Option<Kept<S, E, D>>>>);
+pub(crate) struct WeightCache<S: Shape, E: Dtype, D: Storage<E>>(Mutex<Option<Kept<S, E, D>>>);
 
 /// The tensor whose values were copied (sharing its storage), and the copy.
 type Kept<S, E, D> = (Tensor<S, E, D>, Arc<Vec<f32>>);
 
 impl<S: Shape, E: Dtype, D: Storage<E>> Default for WeightCache<S, E, D> {
     fn default() -> Self {
-        WeightCache(Arc::new(Mutex::new(None)))
+        WeightCache(Mutex::new(None))
     }
 }
 

@@ -5,8 +5,10 @@
 //! and the gradient reaches the same input (the first maximum of the block) or, when the maximum
 //! is not positive, no input at all. Why it is faster: the full-size feature maps (21,632 floats
 //! an image) are neither stored for the next layer nor read back; the convolution and its weight
-//! gradient are matrix products over the image's patches (im2col); and the input gradient, when
-//! asked for, visits only the positions that won their block and passed the ReLU.
+//! gradient are matrix products over the image's patches (im2col), or for a single-channel input
+//! (the first layer) direct vector kernels with the same numbers (`kernels::conv1_relu_pool2`);
+//! and the input gradient, when asked for, visits only the positions that won their block and
+//! passed the ReLU.
 use dfdx::prelude::*;
 use rayon::prelude::*;
 

@@ -1,6 +1,7 @@
 //! The arithmetic of the layers on plain `f32` slices in NCHW order, kept apart from the dfdx
 //! plumbing so it can be read (and tested) as loops. Inner loops run along an image row, so the
-//! compiler turns them into SIMD.
+//! compiler turns them into SIMD; the first layer's kernels are written for AVX-512 and AVX2
+//! (chosen at run time, [`simd`]) and give the plain path's numbers bit for bit.
 
 /// Sizes of one convolution call: `batch` images of `inp x h x w` to `out x (h-k+1) x (w-k+1)`.
 #[derive(Debug, Clone, Copy)]
@@ -194,9 +195,11 @@ pub(crate) enum Simd {
 /// instruction set's code is tested on a machine that has the widest).
 pub(crate) fn simd() -> Simd {
     #[cfg(target_arch = "x86_64")]
-    let best = if std::arch::is_x86_feature_detected!("avx512f") {
+    let fma = std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma");
+    #[cfg(target_arch = "x86_64")]
+    let best = if fma && std::arch::is_x86_feature_detected!("avx512f") {
         Simd::Avx512
-    } else if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+    } else if fma {
         Simd::Avx2Fma
     } else {
         Simd::Baseline
@@ -210,7 +213,8 @@ pub(crate) fn simd() -> Simd {
 
 #[cfg(test)]
 thread_local! {
-    /// The widest instruction set [`simd`] may report on this thread (tests only).
+    /// The widest instruction set [`simd`] may report on this thread (tests only: they call the
+    /// kernels on their own thread; work rayon runs on its threads still sees the widest).
     pub(crate) static SIMD_LIMIT: std::cell::Cell<Simd> = const { std::cell::Cell::new(Simd::Avx512) };
 }
 
@@ -223,8 +227,11 @@ thread_local! {
 ///
 /// The same numbers as the matrix-product path: each sum is the chain of fused multiply-adds
 /// `gemm` computes (the taps in reading order from zero, then the bias added). So it runs only
-/// where the processor has fused multiply-add (AVX2 with FMA, or AVX-512, chosen at run time);
-/// elsewhere it returns `false`, computing nothing, and the caller takes the matrix-product path.
+/// where that holds: on a processor with fused multiply-add (AVX2 with FMA, or AVX-512, chosen
+/// at run time; on aarch64 always, which is not checked against `gemm` there) and for two
+/// filters or more (`gemm` treats one filter as a matrix-vector product, which starts its sums
+/// from the bias). Otherwise it returns `false`, computing nothing, and the caller takes the
+/// matrix-product path.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn conv1_relu_pool2<const K: usize>(
     g: &ConvGeom,
@@ -236,6 +243,9 @@ pub(crate) fn conv1_relu_pool2<const K: usize>(
     argmax: &mut [u32],
     halves: &mut Vec<f32>,
 ) -> bool {
+    if g.out < 2 {
+        return false;
+    }
     #[cfg(target_arch = "x86_64")]
     {
         #[target_feature(enable = "avx512f,avx2,fma")]
@@ -274,9 +284,9 @@ pub(crate) fn conv1_relu_pool2<const K: usize>(
 /// each filter tap collects `gradient x input pixel` over the positions that won their block
 /// and passed the ReLU (the others have no gradient). Each sum runs in order of position, in
 /// blocks of [`GEMM_DEPTH_BLOCK`] added to `gw` one after the other: the numbers of the matrix
-/// product `gemm` computes for 29 to 64 filters (below, it sums in another order; above, in
-/// other blocks). Returns `false`, computing nothing, without fused multiply-add (see
-/// [`conv1_relu_pool2`]).
+/// product `gemm` computes for 3x3 filters, 29 to 64 of them (with fewer outputs it sums in
+/// another order, with more in other blocks). Only there, and with fused multiply-add (see
+/// [`conv1_relu_pool2`]), does it run; otherwise it returns `false`, computing nothing.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn conv1_pool2_weight_grad<const K: usize>(
     g: &ConvGeom,
@@ -287,6 +297,9 @@ pub(crate) fn conv1_pool2_weight_grad<const K: usize>(
     gw: &mut [f32],
     scratch: &mut Vec<f32>,
 ) -> bool {
+    if K != 3 || !(29..=64).contains(&g.out) {
+        return false;
+    }
     #[cfg(target_arch = "x86_64")]
     {
         match simd() {
@@ -472,7 +485,7 @@ unsafe fn conv1_pool2_weight_grad_body<V: simd::Lanes, const K: usize>(
     for o0 in (0..g.out).step_by(LANES) {
         for start in (0..plane_out).step_by(GEMM_DEPTH_BLOCK) {
             // SAFETY (here and below): V's instructions are there (this function's contract).
-        let mut acc = [unsafe { V::zero() }; TAPS];
+            let mut acc = [unsafe { V::zero() }; TAPS];
             let (mut r, mut c) = (start / wo, start % wo);
             for grads in scratch[start * lanes_out..plane_out.min(start + GEMM_DEPTH_BLOCK) * lanes_out].chunks_exact(lanes_out) {
                 let grads = unsafe { V::load(grads[o0..o0 + LANES].try_into().unwrap()) };
@@ -559,19 +572,15 @@ fn conv1_relu_pool2_body<const K: usize>(g: &ConvGeom, x: &[f32], w: &[f32], bia
                 for l in 0..LANES {
                     let [tl, tr, bl, br] = [acc[0][l], acc[1][l], acc[2][l], acc[3][l]].map(|a| a + bias[o]);
                     let p = top + lane_offsets[l];
-                    // The first maximum in reading order wins ties, as in max_pool_forward.
-                    let (mut top_v, mut top_at) = (tl, p);
-                    if tr > top_v {
-                        (top_v, top_at) = (tr, p + 1);
+                    // In reading order, each value replaces the maximum so far only if larger, as
+                    // in max_pool_forward: the first maximum wins ties (NaNs compare the same).
+                    let (mut best, mut best_at) = (tl, p);
+                    for (value, at) in [(tr, p + 1), (bl, p + below), (br, p + below + 1)] {
+                        if value > best {
+                            (best, best_at) = (value, at);
+                        }
                     }
-                    let (mut bot_v, mut bot_at) = (bl, p + below);
-                    if br > bot_v {
-                        (bot_v, bot_at) = (br, p + below + 1);
-                    }
-                    if bot_v > top_v {
-                        (top_v, top_at) = (bot_v, bot_at);
-                    }
-                    (v[l], at[l]) = if top_v <= 0.0 { (0.0, cut) } else { (top_v, top_at) };
+                    (v[l], at[l]) = if best <= 0.0 { (0.0, cut) } else { (best, best_at) };
                 }
                 let out = o * ph * pw + pr * pw + c0;
                 y[out..out + n].copy_from_slice(&v[..n]);
@@ -697,13 +706,14 @@ mod tests {
 
     /// The direct first-layer kernel gives exactly the numbers of the matrix-product path
     /// (im2col, `gemm`, pooling, ReLU), ties and cut outputs included, for square and wide
-    /// images, odd feature-map sides and more than one vector of pooled columns.
+    /// images, odd feature-map sides, more than one vector of pooled columns, and on each
+    /// instruction set; with one filter it leaves the work to the matrix-product path.
     #[test]
     fn direct_conv_relu_pool_equals_the_matrix_product_path() {
         for limit in [Simd::Avx512, Simd::Avx2Fma, Simd::Baseline] {
             SIMD_LIMIT.with(|l| l.set(limit));
             let mut rng = StdRng::seed_from_u64(3);
-            for (h, w, out) in [(28, 28, 32), (9, 40, 3), (12, 11, 4), (6, 70, 2)] {
+            for (h, w, out) in [(28, 28, 32), (9, 40, 3), (12, 11, 4), (6, 70, 2), (28, 28, 1)] {
                 check::<3>(h, w, out, &mut rng);
                 check::<2>(h, w, out, &mut rng);
                 check::<1>(h, w, out, &mut rng);
@@ -731,17 +741,18 @@ mod tests {
         let (mut y2, mut a2) = (vec![f32::NAN; p.output_len()], vec![7u32; p.output_len()]);
         let used = conv1_relu_pool2::<K>(&g, &x, &wt, &b, u32::MAX, &mut y2, &mut a2, &mut Vec::new());
         #[cfg(target_arch = "x86_64")]
-        assert_eq!(used, simd() != Simd::Baseline, "used exactly when the processor has AVX2 and FMA");
+        assert_eq!(used, simd() != Simd::Baseline && out >= 2, "used exactly with AVX2 and FMA, from two filters");
         if used {
             let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&y1), bits(&y2), "{h}x{w} k{K}");
             assert_eq!(a1, a2, "{h}x{w} k{K}");
         }
     }
+
     /// The direct weight gradient gives exactly the matrix product's numbers for the lesson's
     /// first layer (28x28 images, 32 filters of 3x3: `gemm` sums 676 positions as 512 + 164)
-    /// and others of 29 to 64 filters, onto a gradient that already holds something; the same
-    /// within rounding for other filter counts, which `gemm` sums in another order.
+    /// and others of 29 to 64 filters, onto a gradient that already holds something, on each
+    /// instruction set; for other filter counts it leaves the work to the matrix product.
     #[test]
     fn direct_weight_grad_equals_the_matrix_product() {
         for limit in [Simd::Avx512, Simd::Avx2Fma] {
@@ -751,7 +762,7 @@ mod tests {
     }
 
     fn weight_grads_with(mut rng: StdRng) {
-        for (h, w, out, exact) in [(28, 28, 32, true), (30, 30, 48, true), (20, 20, 20, false), (12, 40, 70, false)] {
+        for (h, w, out) in [(28, 28, 32), (30, 30, 48), (20, 20, 20), (12, 40, 70)] {
             let g = ConvGeom { batch: 1, inp: 1, out, k: 3, h, w };
             let p = PoolGeom { planes: out, h: g.ho(), w: g.wo(), k: 2 };
             let x: Vec<f32> = (0..h * w).map(|_| rng.gen_range(-1.0..1.0)).collect();
@@ -776,13 +787,10 @@ mod tests {
             let mut cols = vec![0.0; 9 * plane];
             im2col(&g, &x, &mut cols);
             matmul(out, plane, 9, &gmaps, &cols, true, &mut gw1, true);
-            assert!(conv1_pool2_weight_grad::<3>(&g, &x, &gy, &a, u32::MAX, &mut gw2, &mut Vec::new()));
-            if exact {
+            let used = conv1_pool2_weight_grad::<3>(&g, &x, &gy, &a, u32::MAX, &mut gw2, &mut Vec::new());
+            assert_eq!(used, (29..=64).contains(&out), "{out} filters");
+            if used {
                 assert_eq!(gw1.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), gw2.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), "{h}x{w}, {out} filters");
-            } else {
-                for (p, q) in gw1.iter().zip(&gw2) {
-                    assert!((p - q).abs() <= 1e-4 * (1.0 + p.abs()), "{p} vs {q}");
-                }
             }
 
             // The bias gradient: the same sums, in the same order, as one filter at a time.

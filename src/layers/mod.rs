@@ -21,6 +21,3 @@ pub mod builder {
 pub use flatten::Flatten;
 pub use fused::{conv_relu_pool, InputGradient, PooledMaps};
 pub use pool::MaxPool2D;
-
-pub static TF: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-pub static TD: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
