@@ -200,14 +200,19 @@ mod tests {
     use crate::layers::kernels::{Simd, SIMD_LIMIT};
     use rand::{rngs::StdRng, Rng, SeedableRng};
 
+    /// Random weights, gradients and moments (`v` not negative) of `n` values.
+    fn random_state(seed: u64, n: usize) -> [Vec<f32>; 4] {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut draw = |scale: f32| (0..n).map(|_| rng.gen_range(-scale..scale)).collect::<Vec<f32>>();
+        let (w, g, m) = (draw(1.0), draw(0.1), draw(0.01));
+        let v = draw(0.001).iter().map(|x| x.abs()).collect();
+        [w, g, m, v]
+    }
+
     /// The update gives the same numbers, bit for bit, with every instruction set.
     #[test]
     fn adam_step_is_the_same_on_every_instruction_set() {
-        let mut rng = StdRng::seed_from_u64(8);
-        let n = 1000;
-        let mut draw = |scale: f32| (0..n).map(|_| rng.gen_range(-scale..scale)).collect::<Vec<f32>>();
-        let (w, g, m) = (draw(1.0), draw(0.1), draw(0.01));
-        let v: Vec<f32> = draw(0.001).iter().map(|x| x.abs()).collect();
+        let [w, g, m, v] = random_state(8, 1000);
         let run = |limit: Simd| {
             SIMD_LIMIT.with(|l| l.set(limit));
             let (mut w, mut m, mut v) = (w.clone(), m.clone(), v.clone());
@@ -223,11 +228,7 @@ mod tests {
     /// one thread.
     #[test]
     fn adam_step_in_pieces_is_the_same_as_in_one_pass() {
-        let mut rng = StdRng::seed_from_u64(9);
-        let n = 100_003;
-        let mut draw = |scale: f32| (0..n).map(|_| rng.gen_range(-scale..scale)).collect::<Vec<f32>>();
-        let (w, g, m) = (draw(1.0), draw(0.1), draw(0.01));
-        let v: Vec<f32> = draw(0.001).iter().map(|x| x.abs()).collect();
+        let [w, g, m, v] = random_state(9, 100_003);
         let params = [0.9, 0.999, 1e-3, 1e-7];
         let (mut w1, mut m1, mut v1) = (w.clone(), m.clone(), v.clone());
         adam_piece(&mut w1, &g, &mut m1, &mut v1, params);

@@ -302,11 +302,21 @@ pub(crate) fn conv1_pool2_weight_grad<const K: usize>(
     }
     #[cfg(target_arch = "x86_64")]
     {
+        #[target_feature(enable = "avx512f,avx2,fma")]
+        fn avx512<const K: usize>(g: &ConvGeom, x: &[f32], gy: &[f32], argmax: &[u32], cut: u32, gw: &mut [f32], scratch: &mut Vec<f32>) {
+            // SAFETY: compiled for AVX-512, which the caller checked.
+            unsafe { conv1_pool2_weight_grad_body::<simd::Avx512, K>(g, x, gy, argmax, cut, gw, scratch) }
+        }
+        #[target_feature(enable = "avx2,fma")]
+        fn avx2<const K: usize>(g: &ConvGeom, x: &[f32], gy: &[f32], argmax: &[u32], cut: u32, gw: &mut [f32], scratch: &mut Vec<f32>) {
+            // SAFETY: compiled for AVX2 and FMA, which the caller checked.
+            unsafe { conv1_pool2_weight_grad_body::<simd::Avx2, K>(g, x, gy, argmax, cut, gw, scratch) }
+        }
         match simd() {
             // SAFETY: the processor has the features the function is compiled for.
-            Simd::Avx512 => unsafe { simd::weight_grad_avx512::<K>(g, x, gy, argmax, cut, gw, scratch) },
+            Simd::Avx512 => unsafe { avx512::<K>(g, x, gy, argmax, cut, gw, scratch) },
             // SAFETY: as above.
-            Simd::Avx2Fma => unsafe { simd::weight_grad_avx2::<K>(g, x, gy, argmax, cut, gw, scratch) },
+            Simd::Avx2Fma => unsafe { avx2::<K>(g, x, gy, argmax, cut, gw, scratch) },
             Simd::Baseline => return false,
         }
         true
@@ -369,7 +379,7 @@ mod simd {
 
     #[cfg(target_arch = "x86_64")]
     mod x86 {
-        use super::super::{conv1_pool2_weight_grad_body, ConvGeom, LANES};
+        use super::super::LANES;
         use super::Lanes;
         use std::arch::x86_64::*;
 
@@ -423,20 +433,6 @@ mod simd {
                 _mm256_storeu_ps(out.as_mut_ptr(), self.0);
                 _mm256_storeu_ps(out.as_mut_ptr().add(8), self.1);
             }
-        }
-
-        #[target_feature(enable = "avx512f,avx2,fma")]
-        #[allow(clippy::too_many_arguments)]
-        pub(in super::super) fn weight_grad_avx512<const K: usize>(g: &ConvGeom, x: &[f32], gy: &[f32], argmax: &[u32], cut: u32, gw: &mut [f32], scratch: &mut Vec<f32>) {
-            // SAFETY: compiled for AVX-512 and called only where the processor has it.
-            unsafe { conv1_pool2_weight_grad_body::<Avx512, K>(g, x, gy, argmax, cut, gw, scratch) }
-        }
-
-        #[target_feature(enable = "avx2,fma")]
-        #[allow(clippy::too_many_arguments)]
-        pub(in super::super) fn weight_grad_avx2<const K: usize>(g: &ConvGeom, x: &[f32], gy: &[f32], argmax: &[u32], cut: u32, gw: &mut [f32], scratch: &mut Vec<f32>) {
-            // SAFETY: compiled for AVX2 and FMA and called only where the processor has them.
-            unsafe { conv1_pool2_weight_grad_body::<Avx2, K>(g, x, gy, argmax, cut, gw, scratch) }
         }
     }
 }
@@ -572,14 +568,7 @@ fn conv1_relu_pool2_body<const K: usize>(g: &ConvGeom, x: &[f32], w: &[f32], bia
                 for l in 0..LANES {
                     let [tl, tr, bl, br] = [acc[0][l], acc[1][l], acc[2][l], acc[3][l]].map(|a| a + bias[o]);
                     let p = top + lane_offsets[l];
-                    // In reading order, each value replaces the maximum so far only if larger, as
-                    // in max_pool_forward: the first maximum wins ties (NaNs compare the same).
-                    let (mut best, mut best_at) = (tl, p);
-                    for (value, at) in [(tr, p + 1), (bl, p + below), (br, p + below + 1)] {
-                        if value > best {
-                            (best, best_at) = (value, at);
-                        }
-                    }
+                    let (best, best_at) = first_max([(tl, p), (tr, p + 1), (bl, p + below), (br, p + below + 1)]);
                     (v[l], at[l]) = if best <= 0.0 { (0.0, cut) } else { (best, best_at) };
                 }
                 let out = o * ph * pw + pr * pw + c0;
@@ -661,6 +650,20 @@ pub(crate) fn max_pool_forward(g: &PoolGeom, x: &[f32], y: &mut [f32], argmax: &
     }
 }
 
+/// The largest of a 2x2 block's values given in reading order, and where it is: each value
+/// replaces the maximum so far only if larger, so the first maximum wins ties (and a NaN is
+/// kept only if it comes first), as in the general loop of [`max_pool_forward`].
+#[inline(always)]
+fn first_max([first, rest @ ..]: [(f32, u32); 4]) -> (f32, u32) {
+    let mut best = first;
+    for candidate in rest {
+        if candidate.0 > best.0 {
+            best = candidate;
+        }
+    }
+    best
+}
+
 /// [`max_pool_forward`] for the common 2x2 window: two input rows at a time, no inner loops.
 fn max_pool_2x2_forward(g: &PoolGeom, x: &[f32], y: &mut [f32], argmax: &mut [u32]) {
     let (ho, wo, w) = (g.ho(), g.wo(), g.w);
@@ -673,19 +676,8 @@ fn max_pool_2x2_forward(g: &PoolGeom, x: &[f32], y: &mut [f32], argmax: &mut [u3
             let (yr, ar) = (&mut y[n..n + wo], &mut argmax[n..n + wo]);
             for c in 0..wo {
                 let (i, j) = (2 * c, 2 * c + 1);
-                // The first maximum in reading order wins ties, as in the general loop.
-                let (mut v, mut at) = (a[i], top + i);
-                if a[j] > v {
-                    (v, at) = (a[j], top + j);
-                }
-                if b[i] > v {
-                    (v, at) = (b[i], top + w + i);
-                }
-                if b[j] > v {
-                    (v, at) = (b[j], top + w + j);
-                }
-                yr[c] = v;
-                ar[c] = at as u32;
+                let at = |pixel: usize| (top + pixel) as u32;
+                (yr[c], ar[c]) = first_max([(a[i], at(i)), (a[j], at(j)), (b[i], at(w + i)), (b[j], at(w + j))]);
             }
             n += wo;
         }
