@@ -1,20 +1,35 @@
-//! Where a training step's time goes: the lesson's model trained on real MNIST, each part of the
-//! step timed on its own (batch, first layer, dense layers, loss, backward pass, Adam).
-//! A benchmark, not a test: `cargo bench --bench steps -- [BATCH] [IMAGES]` (default 32, 9600);
-//! threads: `RAYON_NUM_THREADS`. Prints microseconds per step and images per second.
+//! Where a training step's time goes: a network of the library trained on real MNIST, each part
+//! of the step timed on its own (batch, forward pass, loss, backward pass, Adam, zeroing).
+//! A benchmark, not a test: `cargo bench --bench steps -- [BATCH] [IMAGES] [lesson|better]`
+//! (default 32, 9600, lesson); threads: `RAYON_NUM_THREADS`. Prints microseconds per step and
+//! images per second.
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::time::{Duration, Instant};
 
 use dfdx::prelude::*;
-use mnist_cnn::layers::{conv_relu_pool, InputGradient};
+use mnist_cnn::better::BetterModel;
+use mnist_cnn::layers::Ctx;
+use mnist_cnn::model::{Model, Network};
 use mnist_cnn::optim::Adam;
 use mnist_cnn::{data, model};
 
 fn main() {
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
-    let (batch, images) = (args.first().copied().unwrap_or(32), args.get(1).copied().unwrap_or(9_600));
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let number = |i: usize, default: usize| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(default);
+    let (batch, images) = (number(0, 32), number(1, 9_600));
+    match args.get(2).map(String::as_str).unwrap_or("lesson") {
+        "lesson" => steps::<Model>(batch, images),
+        "better" => steps::<BetterModel>(batch, images),
+        other => {
+            eprintln!("error: the network is `lesson` or `better`, not `{other}`");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn steps<N: Network>(batch: usize, images: usize) {
     let mnist = data::load(&data::default_dir()).unwrap_or_else(|e| {
         eprintln!("error: {e}");
         std::process::exit(1)
@@ -25,11 +40,12 @@ fn main() {
         std::process::exit(2);
     }
     let dev = model::device(0);
-    let mut m = model::build(&dev);
+    let mut m = N::build(&dev);
     let mut opt = Adam::new(1e-3);
     let mut grads = m.alloc_grads();
-    let names = ["batch", "conv+relu+pool", "dense 1+relu", "dense 2", "loss", "backward", "adam", "zero grads"];
-    let mut t = [Duration::ZERO; 8];
+    let mut rng = rand::SeedableRng::seed_from_u64(0);
+    let names = ["batch", "forward", "loss", "backward", "adam", "zero grads"];
+    let mut t = [Duration::ZERO; 6];
     let mut lap = |i: usize, since: &mut Instant| {
         t[i] += since.elapsed();
         *since = Instant::now();
@@ -42,22 +58,20 @@ fn main() {
         let mut c = Instant::now();
         let (x, y) = train.batch(&dev, &idx);
         lap(0, &mut c);
-        let h = conv_relu_pool(&m.0 .0, &m.1, x.traced(grads), InputGradient::Skip).unwrap();
-        let h = m.2.forward(h);
+        let mut ctx = Ctx::training(&mut rng);
+        let logits = m.forward_with(x.traced(grads), &mut ctx);
+        let running = ctx.take_running();
         lap(1, &mut c);
-        let h = m.3.forward(h);
-        lap(2, &mut c);
-        let logits = m.4.forward(h);
-        lap(3, &mut c);
         let loss = cross_entropy_with_logits_loss(logits, y);
         std::hint::black_box(loss.array());
-        lap(4, &mut c);
+        lap(2, &mut c);
         grads = loss.backward();
-        lap(5, &mut c);
+        lap(3, &mut c);
         opt.update(&mut m, &mut grads).unwrap();
-        lap(6, &mut c);
+        m.take_running(running);
+        lap(4, &mut c);
         m.zero_grads(&mut grads);
-        lap(7, &mut c);
+        lap(5, &mut c);
     });
     let total = all.elapsed();
     for (name, d) in names.iter().zip(t) {

@@ -37,5 +37,5 @@ def check(name: str) -> bool:
 
 
 if __name__ == "__main__":
-    results = [check(name) for name in ("lesson", "better")]
+    results = [check(name) for name in ("lesson", "better", "zoo", "lenet5")]
     sys.exit(0 if all(results) else 1)

@@ -1,9 +1,8 @@
 //! Where the model fails and what it learned: the confusion matrix, the misclassified digits, and
 //! the feature maps of one digit.
-use dfdx::prelude::*;
-
 use crate::data::{Split, CLASSES};
-use crate::model::{self, argmax, Model, Network};
+use crate::layers::Op;
+use crate::model::{self, argmax, Network};
 
 /// `counts[label][predicted]`: how often a digit was taken for each digit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,16 +71,49 @@ pub fn misclassified(split: &Split, probabilities: &[[f32; CLASSES]]) -> Vec<Mis
     misses
 }
 
-/// What the first layers make of one digit (0-255 pixels): the 32 maps after Conv2D + ReLU
-/// (`[32, 26, 26]`, flattened) and after MaxPool2D (`[32, 13, 13]`), computed by the model's
-/// own layers one after the other.
-pub fn feature_maps(model: &Model, pixels: &[u8]) -> (Vec<f32>, Vec<f32>) {
-    let activated = model.0.forward(crate::data::one_image(&model.device(), pixels));
-    let pooled = model.1.forward(activated.clone());
-    (activated.as_vec(), pooled.as_vec())
+/// A layer's output for one image: `values` of `shape` (channels first), after `layer`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Maps {
+    pub layer: String,
+    pub shape: Vec<usize>,
+    pub values: Vec<f32>,
 }
 
-/// The 32 learned 3x3 filters of the first layer, `[32, 9]` flattened.
-pub fn filters(model: &Model) -> Vec<f32> {
-    model.0 .0.weight.as_vec()
+/// What the first convolution makes of one digit (0-255 pixels): its feature maps (after its
+/// activation, if one follows it) and those maps after the pooling that follows, if any,
+/// computed by the network's own layers. `None` for a network without a convolution.
+pub fn first_maps<N: Network>(model: &N, pixels: &[u8]) -> Option<(Maps, Option<Maps>)> {
+    let layers = model.activations(pixels);
+    let conv = layers.iter().position(|(n, _)| matches!(n.op, Op::Conv2D { .. }))?;
+    let maps = |i: usize| -> Maps {
+        let (node, values) = &layers[i];
+        Maps { layer: node.op.name(), shape: node.shape.clone(), values: values.clone() }
+    };
+    let mut at = conv;
+    let mut activated = maps(at);
+    if layers.get(at + 1).is_some_and(|(n, _)| n.op.is_activation()) {
+        at += 1;
+        activated = Maps { layer: format!("{} + {}", activated.layer, layers[at].0.op.name()), ..maps(at) };
+    }
+    let pooled = layers.get(at + 1).filter(|(n, _)| matches!(n.op, Op::MaxPool2D { .. } | Op::AvgPool2D { .. })).map(|_| maps(at + 1));
+    Some((activated, pooled))
+}
+
+/// What the first layers make of one digit (0-255 pixels): the maps after the first Conv2D (and
+/// its activation) and after the pooling that follows it, flattened (for the lesson `[32, 26,
+/// 26]` and `[32, 13, 13]`); empty where the network has no such layer.
+pub fn feature_maps<N: Network>(model: &N, pixels: &[u8]) -> (Vec<f32>, Vec<f32>) {
+    match first_maps(model, pixels) {
+        Some((activated, pooled)) => (activated.values, pooled.map(|p| p.values).unwrap_or_default()),
+        None => (Vec::new(), Vec::new()),
+    }
+}
+
+/// The learned filters of the first Conv2D, `[filters, inp * k * k]` flattened (the lesson's:
+/// 32 of 3x3); empty for a network without a convolution.
+pub fn filters<N: Network>(model: &N) -> Vec<f32> {
+    model.nodes().into_iter().find_map(|n| match n.op {
+        Op::Conv2D { weight, .. } => Some(weight),
+        _ => None,
+    }).unwrap_or_default()
 }

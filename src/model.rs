@@ -1,38 +1,35 @@
-//! The lesson's CNN as one type, its summary, its probabilities, and its file.
-use std::{fmt, path::Path};
+//! A network is its stack of layers: [`Sequential`] makes any well-shaped tuple of the library's
+//! layers something to train, evaluate, save, export and look inside. Here too: the lesson's
+//! network, its probabilities, and its file.
+use std::path::Path;
 
-use dfdx::nn::builders::ReLU;
 use dfdx::prelude::*;
 use ::safetensors::tensor::{Dtype as SafeDtype, SafeTensors};
 
 use crate::data::{Images, CLASSES, SIDE};
 use crate::error::{Error, Result};
 use crate::fsutil::{self, write_atomic_with};
-use crate::layers::{self, builder::{Conv2D, Dense}, conv_relu_pool, Flatten, InputGradient, MaxPool2D};
+use crate::layers::{Conv2D, Ctx, Dense, Flatten, Flow, Layer, MaxPool2D, Node, Ready, ReLU};
+
+pub use crate::layers::{LayerSummary, Summary};
 
 /// The lesson's network, layer by layer as Keras lists it; the comments give each output shape.
 ///
 /// Keras: `Sequential([Conv2D(32, (3,3), activation="relu", input_shape=(28,28,1)),
 /// MaxPooling2D((2,2)), Flatten(), Dense(128, activation="relu"), Dense(10, activation="softmax")])`.
-/// A Keras layer with `activation="relu"` is a layer followed by a [`ReLU`] here. The last layer
-/// gives logits (scores): [`probabilities`] applies the softmax, and training applies it inside
-/// the cross-entropy, which is the numerically safe way.
+/// A Keras layer with `activation="relu"` is a pair `(layer, ReLU)` here. The last layer gives
+/// logits (scores): [`probabilities`] applies the softmax, and training applies it inside the
+/// cross-entropy, which is the numerically safe way.
 pub type Lesson = (
-    (Conv2D<1, 32, 3>, ReLU),  // [batch, 32, 26, 26]: 32 filters of 3x3 slide over the 28x28 image
-    MaxPool2D<2>,              // [batch, 32, 13, 13]: the highest value of each 2x2 block
-    Flatten,                   // [batch, 5408]:       32 * 13 * 13 values in one row
+    (Conv2D<1, 32, 3>, ReLU), // [batch, 32, 26, 26]: 32 filters of 3x3 slide over the 28x28 image
+    MaxPool2D<2>,             // [batch, 32, 13, 13]: the highest value of each 2x2 block
+    Flatten,                  // [batch, 5408]:       32 * 13 * 13 values in one row
     (Dense<5408, 128>, ReLU), // [batch, 128]:        the dense (fully connected) layer
     Dense<128, 10>,           // [batch, 10]:         one score per digit
 );
 
-/// The lesson's network with its weights, on the CPU: what [`build`] makes of [`Lesson`].
-pub type Model = (
-    (layers::Conv2D<1, 32, 3, f32, Cpu>, ReLU),
-    MaxPool2D<2>,
-    Flatten,
-    (layers::Dense<5408, 128, f32, Cpu>, ReLU),
-    layers::Dense<128, 10, f32, Cpu>,
-);
+/// The lesson's network with its weights: what [`build`] makes.
+pub type Model = Sequential<Lesson>;
 
 /// The model's output for a batch: `[batch, 10]`.
 pub type Logits = Tensor<(usize, Const<10>), f32, Cpu>;
@@ -42,10 +39,13 @@ pub fn device(seed: u64) -> Cpu {
     Cpu::seed_from_u64(seed)
 }
 
-/// A new model with random initial weights drawn from `dev`.
+/// A new lesson model with random initial weights drawn from `dev`.
 pub fn build(dev: &Cpu) -> Model {
-    dev.build_module::<Lesson, f32>()
+    Model::build(dev)
 }
+
+/// One example as the network takes it: a 28x28 grey image, one channel.
+pub type InputShape = (Const<1>, Const<SIDE>, Const<SIDE>);
 
 /// A batch of images, with or without a gradient tape: `[batch, 1, 28, 28]`.
 pub type Input<T> = Tensor<(usize, Const<1>, Const<SIDE>, Const<SIDE>), f32, Cpu, T>;
@@ -53,56 +53,128 @@ pub type Input<T> = Tensor<(usize, Const<1>, Const<SIDE>, Const<SIDE>), f32, Cpu
 /// A batch of scores, one per class: `[batch, 10]`.
 pub type Output<T> = Tensor<(usize, Const<CLASSES>), f32, Cpu, T>;
 
-/// What [`crate::train::fit`], [`crate::train::evaluate`], [`save`] and [`load`] need of a network:
-/// the lesson's [`Model`] and the [`crate::better::BetterModel`] both are one.
-pub trait Network: TensorCollection<f32, Cpu> + Sized + Send + Sync {
-    /// The network's name in file names, checkpoints and messages (`lesson`, `better`).
-    const NAME: &'static str;
+/// A network: a stack of layers `L` (a tuple of the library's layers, nested as you like, up to
+/// six to a tuple) from a 28x28 image to ten scores, Keras's `Sequential`.
+///
+/// ```
+/// use mnist_cnn::layers::{Conv2D, Dense, Flatten, MaxPool2D, ReLU};
+/// use mnist_cnn::model::{self, Network, Sequential};
+///
+/// type Small = Sequential<((Conv2D<1, 8, 5>, ReLU), MaxPool2D<2>, Flatten, Dense<1152, 10>)>;
+/// let net = Small::build(&model::device(0));
+/// assert_eq!(net.summary().total_params(), 8 * 26 + 1152 * 10 + 10);
+/// ```
+///
+/// Its tensors keep the stack's names (`0.0.weight`, ...), so a model file is the stack's.
+#[derive(Debug, Clone)]
+pub struct Sequential<L> {
+    pub layers: L,
+}
+
+impl<L: TensorCollection<E, D>, E: Dtype, D: Device<E>> TensorCollection<E, D> for Sequential<L> {
+    type To<E2: Dtype, D2: Device<E2>> = Sequential<L::To<E2, D2>>;
+
+    fn iter_tensors<V: ModuleVisitor<Self, E, D>>(visitor: &mut V) -> std::result::Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+        visitor.visit_fields(Self::module("", |s| &s.layers, |s| &mut s.layers), |layers| Sequential { layers })
+    }
+}
+
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a network for MNIST",
+    label = "not a network from a 28x28 image to 10 scores",
+    note = "a network is a `Sequential` of layers whose first takes a [1, 28, 28] image and whose last gives [10] scores (e.g. `Dense<128, 10>`); each layer must take what the one before it gives"
+)]
+/// What [`crate::train::fit`], [`crate::train::evaluate`], [`save`], the exporters and the
+/// reports need of a network. Every [`Sequential`] whose stack takes a 28x28 image and gives ten
+/// scores is one; nothing else need implement it.
+pub trait Network: TensorCollection<f32, Cpu, To<f32, Cpu> = Self> + Clone + Sized + Send + Sync + 'static {
     /// A new network with random initial weights drawn from `dev`.
     fn build(dev: &Cpu) -> Self;
     /// The device its weights live on.
     fn device(&self) -> Cpu;
+    /// Scores (logits) for a batch, as `ctx` says (inference or training).
+    fn forward_with<T: Tape<f32, Cpu>>(&self, x: Input<T>, ctx: &mut Ctx) -> Output<T>;
+    /// Keeps the running statistics that a training pass computed (batch normalisation).
+    fn take_running(&mut self, running: Vec<(Vec<f32>, Vec<f32>)>);
+    /// Each layer, in order, with its weights, output shape and parameter count.
+    fn nodes(&self) -> Vec<Node>;
+
     /// Scores (logits) for a batch: inference, so dropout (if any) is off.
-    fn forward<T: Tape<f32, Cpu>>(&self, x: Input<T>) -> Output<T>;
-    /// Scores for a training batch: dropout (if any) is on and draws its masks from `rng`, so that
-    /// a run is a function of its seed. Without dropout, the same as [`Network::forward`].
-    fn forward_train(&self, x: Input<OwnedTape<f32, Cpu>>, rng: &mut rand::rngs::StdRng) -> Output<OwnedTape<f32, Cpu>> {
-        let _ = rng;
-        self.forward(x)
+    fn forward<T: Tape<f32, Cpu>>(&self, x: Input<T>) -> Output<T> {
+        self.forward_with(x, &mut Ctx::inference())
     }
     /// Each layer's output shape and parameter count, as Keras's `model.summary()` prints them.
-    fn summary(&self) -> Summary;
+    fn summary(&self) -> Summary {
+        Summary::of(&self.nodes())
+    }
+    /// The layers and their settings in one line (`Conv2D(1->32, 3x3, stride 1, valid) -> ReLU
+    /// -> ...`): what a checkpoint must match to be resumed by this network.
+    fn architecture(&self) -> String {
+        self.nodes().iter().map(|n| n.op.describe()).collect::<Vec<_>>().join(" -> ")
+    }
+    /// Every layer's output for one image (0-255 pixels), beside the layer: what the network
+    /// makes of it, step by step.
+    fn activations(&self, pixels: &[u8]) -> Vec<(Node, Vec<f32>)> {
+        let x = crate::data::one_image(&self.device(), pixels);
+        let mut ctx = Ctx::recording();
+        let _ = self.forward_with(x, &mut ctx);
+        self.nodes().into_iter().zip(ctx.recorded()).collect()
+    }
 }
 
-impl Network for Model {
-    const NAME: &'static str = "lesson";
-
+impl<L> Network for Sequential<L>
+where
+    L: Layer<InputShape, Out = (Const<CLASSES>,)>,
+{
     fn build(dev: &Cpu) -> Self {
-        dev.build_module::<Lesson, f32>()
+        Sequential { layers: BuildModule::build(dev) }
     }
 
     fn device(&self) -> Cpu {
-        self.0 .0.weight.device().clone()
+        let mut first = FirstDevice(None);
+        let _ = Self::iter_tensors(&mut RecursiveWalker { m: self, f: &mut first });
+        first.0.unwrap_or_default()
     }
 
-    fn forward<T: Tape<f32, Cpu>>(&self, x: Input<T>) -> Output<T> {
-        forward(self, x)
+    fn forward_with<T: Tape<f32, Cpu>>(&self, x: Input<T>, ctx: &mut Ctx) -> Output<T> {
+        self.layers.flow(Ready::input(x), ctx).ready().tensor
     }
 
-    fn summary(&self) -> Summary {
-        summary(self)
+    fn take_running(&mut self, running: Vec<(Vec<f32>, Vec<f32>)>) {
+        self.layers.take_running(&mut running.into_iter());
+    }
+
+    fn nodes(&self) -> Vec<Node> {
+        let mut nodes = Vec::new();
+        self.layers.nodes(&mut nodes);
+        nodes
     }
 }
 
-/// The model's forward pass: the same numbers as dfdx's `model.forward(x)`, which runs the
-/// layers one after the other, with Conv2D, ReLU and MaxPool2D fused into one pass over each
-/// image (see [`crate::layers::conv_relu_pool`]), and no gradient computed for the input images.
-/// Works with or without a gradient tape on `x`.
-pub fn forward<T: Tape<f32, Cpu>>(model: &Model, x: Input<T>) -> Output<T> {
-    let x = conv_relu_pool(&model.0 .0, &model.1, x, InputGradient::Skip).expect("the CPU kernels do not fail");
-    let x = model.2.forward(x);
-    let x = model.3.forward(x);
-    model.4.forward(x)
+impl<L> Sequential<L> {
+    /// A new network with random initial weights drawn from `dev` (see [`device`]). A stack that
+    /// does not fit is refused here, by the compiler, with the first layer that does not fit.
+    pub fn build(dev: &Cpu) -> Self
+    where
+        Self: Network,
+    {
+        <Self as Network>::build(dev)
+    }
+}
+
+/// Finds the device of a network's first tensor.
+struct FirstDevice(Option<Cpu>);
+
+impl TensorVisitor<f32, Cpu> for FirstDevice {
+    type Viewer = ViewTensorRef;
+    type Err = ();
+    type E2 = f32;
+    type D2 = Cpu;
+
+    fn visit<S: Shape>(&mut self, _: TensorOptions<S, f32, Cpu>, t: &Tensor<S, f32, Cpu>) -> std::result::Result<Option<Tensor<S, f32, Cpu>>, ()> {
+        self.0.get_or_insert_with(|| t.device().clone());
+        Ok(None)
+    }
 }
 
 /// Softmax of the logits: ten probabilities per image that sum to 1.
@@ -119,44 +191,9 @@ pub fn argmax(scores: &[f32]) -> usize {
     scores.iter().enumerate().fold(0, |best, (i, &v)| if v > scores[best] { i } else { best })
 }
 
-/// One row of [`Summary`]: a layer, its output shape and its number of parameters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LayerSummary {
-    pub name: &'static str,
-    /// Output shape without the batch axis, channels first.
-    pub shape: Vec<usize>,
-    pub params: usize,
-}
-
-/// What Keras's `model.summary()` prints: each layer's output shape and parameter count.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Summary {
-    pub layers: Vec<LayerSummary>,
-}
-
-impl Summary {
-    pub fn total_params(&self) -> usize {
-        self.layers.iter().map(|l| l.params).sum()
-    }
-}
-
-/// Runs one blank image through the model layer by layer and records what comes out, so the
-/// shapes shown are the ones the code really produces.
-pub fn summary(model: &Model) -> Summary {
-    let dev = model.0 .0.weight.device().clone();
-    let x: Images = dev.zeros_like(&(1, Const, Const::<SIDE>, Const::<SIDE>));
-    let row = |name, shape: &[usize], params| LayerSummary { name, shape: shape[1..].to_vec(), params };
-    let x = model.0.forward(x);
-    let conv = row("Conv2D + ReLU", &x.shape().concrete(), model.0.num_trainable_params());
-    let x = model.1.forward(x);
-    let pool = row("MaxPool2D", &x.shape().concrete(), 0);
-    let x = model.2.forward(x);
-    let flat = row("Flatten", &x.shape().concrete(), 0);
-    let x = model.3.forward(x);
-    let dense = row("Dense + ReLU", &x.shape().concrete(), model.3.num_trainable_params());
-    let x = model.4.forward(x);
-    let out = row("Dense", &x.shape().concrete(), model.4.num_trainable_params());
-    Summary { layers: vec![conv, pool, flat, dense, out] }
+/// Each layer's output shape and parameter count (Keras's `model.summary()`).
+pub fn summary<N: Network>(model: &N) -> Summary {
+    model.summary()
 }
 
 /// `1234567` as `1,234,567`.
@@ -170,20 +207,6 @@ pub fn thousands(n: usize) -> String {
         out.push(c);
     }
     out
-}
-
-impl fmt::Display for Summary {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let line = "─".repeat(62);
-        writeln!(f, "{:<20} {:<26} {:>14}", "Layer", "Output shape", "Param #")?;
-        writeln!(f, "{line}")?;
-        for l in &self.layers {
-            let shape = format!("[batch, {}]", l.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "));
-            writeln!(f, "{:<20} {:<26} {:>14}", l.name, shape, thousands(l.params))?;
-        }
-        writeln!(f, "{line}")?;
-        write!(f, "Total params: {}", thousands(self.total_params()))
-    }
 }
 
 /// Saves the weights as safetensors, atomically.

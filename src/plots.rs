@@ -249,7 +249,7 @@ pub const POOL_EXAMPLE: [[f32; 4]; 4] = [[1.0, 3.0, 2.0, 1.0], [4.0, 6.0, 5.0, 0
 /// layer would compute it: `[26 x 26]` responses.
 pub fn filter_response(image: &[u8], filter: [[f32; 3]; 3]) -> Vec<f32> {
     let dev: Cpu = Default::default();
-    let conv = Conv2D::<1, 1, 3, f32, Cpu> { weight: dev.tensor([[filter]]), bias: dev.zeros() };
+    let conv = Conv2D::<1, 1, 3> { weight: dev.tensor([[filter]]), bias: dev.zeros(), padding: Default::default() };
     let x = dev.tensor_from_vec(image.iter().map(|&p| p as f32 / 255.0).collect(), (1usize, Const::<1>, Const::<28>, Const::<28>));
     conv.forward(x).as_vec()
 }
@@ -257,7 +257,7 @@ pub fn filter_response(image: &[u8], filter: [[f32; 3]; 3]) -> Vec<f32> {
 /// `values` (`side x side`, one channel) through [`MaxPool2D<2>`]: `side/2 x side/2` maxima.
 pub fn max_pool_2x2<const S: usize>(values: &[f32]) -> Vec<f32>
 where
-    Const<S>: crate::layers::dims::PoolOut<2>,
+    Const<S>: crate::layers::dims::PoolOut<2, 2>,
 {
     let dev: Cpu = Default::default();
     let x = dev.tensor_from_vec(values.to_vec(), (1usize, Const::<1>, Const::<S>, Const::<S>));

@@ -6,7 +6,7 @@ use crate::data::Mnist;
 use crate::error::Result;
 use crate::fsutil::write_atomic;
 use crate::history::History;
-use crate::model::{Model, Network};
+use crate::model::Network;
 use crate::plots;
 
 /// The index of the training digit shown in the pixel-matrix and pooling pictures (a 5, the
@@ -16,20 +16,29 @@ pub const SHOWCASE: usize = 0;
 /// Writes every report picture of the lesson's model into `dir` (atomically, one file at a
 /// time) and returns the paths: the pictures of [`write_run_reports`], and the look inside the
 /// network (filters, feature maps) and at the data (samples, pixels, pooling).
-pub fn write_reports(dir: &Path, history: &History, model: &Model, data: &Mnist) -> Result<Vec<PathBuf>> {
+pub fn write_reports<N: Network>(dir: &Path, history: &History, model: &N, data: &Mnist) -> Result<Vec<PathBuf>> {
     let digit = data.train.image(SHOWCASE);
     let label = data.train.class_name(SHOWCASE);
     let mut written = write_run_reports(dir, history, model, data)?;
-    let (activated, pooled) = analysis::feature_maps(model, digit);
-    let pictures = [
+    let mut pictures = vec![
         ("samples.png", plots::digits_grid(&data.train, 4, 10)),
         ("pixels.png", plots::pixel_matrix(digit, label)),
         ("pooling.png", plots::pooling_illustration(digit)),
-        ("filters.png", plots::filters(&analysis::filters(model))),
-        ("feature_maps.png", plots::feature_maps(&activated, 26, &format!("The 32 feature maps of \"{label}\" after Conv2D + ReLU (26 x 26)"))),
-        ("feature_maps_pooled.png", plots::feature_maps(&pooled, 13, "The same maps after MaxPool2D (13 x 13)")),
-        ("digit_probabilities.png", plots::probability_bars(&crate::predict::probabilities(model, digit), &format!("The model's probabilities for this \"{label}\""))),
     ];
+    // The look inside: the first convolution's filters and maps, and the pooled maps.
+    if let Some((activated, pooled)) = analysis::first_maps(model, digit) {
+        let (c, side) = (activated.shape[0], activated.shape[1]);
+        pictures.push(("filters.png", plots::filters(&analysis::filters(model))));
+        let title = format!("The {c} feature maps of \"{label}\" after {} ({side} x {side})", activated.layer);
+        pictures.push(("feature_maps.png", plots::feature_maps(&activated.values, side, &title)));
+        if let Some(pooled) = pooled {
+            let side = pooled.shape[1];
+            let title = format!("The same maps after {} ({side} x {side})", pooled.layer);
+            pictures.push(("feature_maps_pooled.png", plots::feature_maps(&pooled.values, side, &title)));
+        }
+    }
+    let title = format!("The model's probabilities for this \"{label}\"");
+    pictures.push(("digit_probabilities.png", plots::probability_bars(&crate::predict::probabilities(model, digit), &title)));
     written.extend(write_all(dir, pictures)?);
     Ok(written)
 }
@@ -55,7 +64,7 @@ pub fn write_comparison(path: &Path, runs: &[(&str, &History)]) -> Result<PathBu
     Ok(path.to_path_buf())
 }
 
-fn write_all<const N: usize>(dir: &Path, pictures: [(&str, plots::Picture); N]) -> Result<Vec<PathBuf>> {
+fn write_all(dir: &Path, pictures: impl IntoIterator<Item = (&'static str, plots::Picture)>) -> Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     for (name, picture) in pictures {
         let path = dir.join(name);

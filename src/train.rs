@@ -14,6 +14,7 @@ use rand::{rngs::StdRng, SeedableRng};
 use crate::data::{Split, CLASSES};
 use crate::error::{Error, Result};
 use crate::history::{Epoch, History};
+use crate::layers::Ctx;
 use crate::model::{self, argmax, Model, Network};
 use crate::optim::Adam;
 
@@ -131,7 +132,9 @@ pub fn fit<N: Network>(
                     false => train.batch(&dev, indices),
                     true => train.augmented_batch(&dev, indices, &mut rng),
                 };
-                let logits = run.model.forward_train(x.traced(grads), &mut rng);
+                let mut ctx = Ctx::training(&mut rng);
+                let logits = run.model.forward_with(x.traced(grads), &mut ctx);
+                let running = ctx.take_running();
                 let scores = logits.as_vec();
                 let loss = cross_entropy_with_logits_loss(logits, y);
                 loss_sum += loss.array() as f64 * indices.len() as f64;
@@ -143,6 +146,7 @@ pub fn fit<N: Network>(
                 seen += indices.len();
                 grads = loss.backward();
                 run.optimizer.update(&mut run.model, &mut grads)?;
+                run.model.take_running(running);
                 run.model.zero_grads(&mut grads);
                 bar.update(step + 1, start.elapsed(), loss_sum / seen as f64, correct as f64 / seen as f64);
             }
@@ -207,9 +211,9 @@ const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 const HISTORY_FILE: &str = "history.csv";
 
 /// The settings a checkpoint must share with the run that resumes it.
-fn run_signature<N: Network>(cfg: &FitConfig, train_len: usize) -> HashMap<String, String> {
+fn run_signature<N: Network>(model: &N, cfg: &FitConfig, train_len: usize) -> HashMap<String, String> {
     HashMap::from([
-        ("network".to_string(), N::NAME.to_string()),
+        ("architecture".to_string(), model.architecture()),
         ("augment".to_string(), cfg.augment.to_string()),
         ("seed".to_string(), cfg.seed.to_string()),
         ("batch_size".to_string(), cfg.batch_size.to_string()),
@@ -226,7 +230,7 @@ pub fn save_checkpoint<N: Network>(dir: &Path, run: &Checkpoint<N>, cfg: &FitCon
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(&tmp).map_err(Error::io("create folder", &tmp))?;
     model::save(&run.model, &tmp.join(MODEL_FILE))?;
-    run.optimizer.save(&tmp.join(OPTIMIZER_FILE), run_signature::<N>(cfg, train_len))?;
+    run.optimizer.save(&tmp.join(OPTIMIZER_FILE), run_signature(&run.model, cfg, train_len))?;
     run.history.save_csv(&tmp.join(HISTORY_FILE))?;
     let _ = fs::remove_dir_all(&done);
     fs::rename(&tmp, &done).map_err(Error::io("rename", &tmp))?;
@@ -257,22 +261,25 @@ fn checkpoints(dir: &Path) -> Result<Vec<PathBuf>> {
 pub fn load_checkpoint<N: Network>(dir: &Path, cfg: &FitConfig, train_len: usize) -> Result<Option<Checkpoint<N>>> {
     let Some(latest) = checkpoints(dir)?.pop() else { return Ok(None) };
     let (optimizer, meta) = Adam::load(&latest.join(OPTIMIZER_FILE))?;
-    for (key, want) in run_signature::<N>(cfg, train_len) {
-        // Checkpoints from before a setting existed were made with its default.
-        let default = match key.as_str() {
-            "network" => "lesson",
-            "augment" => "false",
-            _ => "",
+    let fresh = N::build(&model::device(cfg.seed));
+    for (key, want) in run_signature(&fresh, cfg, train_len) {
+        // Checkpoints from before a setting existed were made with its default; those from before
+        // the architecture was recorded are checked by their tensors' names and shapes on loading.
+        let have = match (meta.get(&key), key.as_str()) {
+            (Some(have), _) => have.clone(),
+            (None, "architecture") => continue,
+            (None, "augment") => "false".to_string(),
+            (None, _) => String::new(),
         };
-        let have = meta.get(&key).cloned().unwrap_or_else(|| default.to_string());
         if have != want {
-            let flag = key.replace('_', "-");
+            let fix = match key.as_str() {
+                "architecture" => "Resume with the network that made it, or start afresh without --resume.".to_string(),
+                _ => format!("Resume with the same settings (--{} {have}), or start afresh without --resume.", key.replace('_', "-")),
+            };
             return Err(Error::BadModel {
                 path: latest.clone(),
                 problem: format!("this checkpoint was made with {key} = {have}, but this run has {want}"),
-                fix: format!(
-                    "Resume with the same settings (--{flag} {have}), or start afresh without --resume."
-                ),
+                fix,
             });
         }
     }

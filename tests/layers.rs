@@ -14,8 +14,8 @@ fn random(n: usize, rng: &mut StdRng) -> Vec<f32> {
     (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect()
 }
 
-fn conv_layer(dev: &Cpu, w: &[f32], b: &[f32]) -> Conv2D<IN, OUT, K, f32, Cpu> {
-    let mut conv: Conv2D<IN, OUT, K, f32, Cpu> = dev.build_module::<mnist_cnn::layers::builder::Conv2D<IN, OUT, K>, f32>();
+fn conv_layer(dev: &Cpu, w: &[f32], b: &[f32]) -> Conv2D<IN, OUT, K> {
+    let mut conv: Conv2D<IN, OUT, K> = dev.build_module::<mnist_cnn::layers::builder::Conv2D<IN, OUT, K>, f32>();
     conv.weight.copy_from(w);
     conv.bias.copy_from(b);
     conv
@@ -148,7 +148,7 @@ fn flatten_lays_channels_out_in_order() {
     let dev: Cpu = Default::default();
     let data: Vec<f32> = (0..2 * 3 * 4 * 4).map(|v| v as f32).collect();
     let x = dev.tensor_from_vec(data.clone(), (2usize, Const::<3>, Const::<4>, Const::<4>));
-    let y: Tensor<(usize, Const<48>), f32, Cpu> = Flatten.forward(x);
+    let y: Tensor<(usize, mnist_cnn::layers::Flat<3, 4, 4>), f32, Cpu> = Flatten.forward(x);
     assert_eq!(y.as_vec(), data);
 }
 
@@ -163,7 +163,7 @@ fn fused_conv_relu_pool_matches_the_three_layers() {
     let (x, w, b) = (random(N * 2 * 12 * 12, &mut rng), random(5 * 2 * 3 * 3, &mut rng), random(5, &mut rng));
     let r = random(N * 5 * 5 * 5, &mut rng);
     let dev: Cpu = Default::default();
-    let mut conv: Conv2D<2, 5, 3, f32, Cpu> = dev.build_module::<mnist_cnn::layers::builder::Conv2D<2, 5, 3>, f32>();
+    let mut conv: Conv2D<2, 5, 3> = dev.build_module::<mnist_cnn::layers::builder::Conv2D<2, 5, 3>, f32>();
     conv.weight.copy_from(&w);
     conv.bias.copy_from(&b);
     let xt = dev.tensor_from_vec(x, (N, Const::<2>, Const::<12>, Const::<12>));
@@ -192,7 +192,7 @@ fn fused_first_layer_matches_the_three_layers() {
     let (x, w, b) = (random(N * 28 * 28, &mut rng), random(32 * 9, &mut rng), random(32, &mut rng));
     let r = random(N * 32 * 13 * 13, &mut rng);
     let dev: Cpu = Default::default();
-    let mut conv: Conv2D<1, 32, 3, f32, Cpu> = dev.build_module::<mnist_cnn::layers::builder::Conv2D<1, 32, 3>, f32>();
+    let mut conv: Conv2D<1, 32, 3> = dev.build_module::<mnist_cnn::layers::builder::Conv2D<1, 32, 3>, f32>();
     conv.weight.copy_from(&w);
     conv.bias.copy_from(&b);
     let xt = dev.tensor_from_vec(x, (N, Const::<1>, Const::<28>, Const::<28>));
@@ -215,7 +215,9 @@ fn the_models_fused_forward_equals_dfdxs_layer_by_layer_forward() {
     let dev: Cpu = Default::default();
     let mut rng = StdRng::seed_from_u64(5);
     let x = dev.tensor_from_vec(random(3 * 784, &mut rng), (3usize, Const::<1>, Const::<28>, Const::<28>));
-    close(&mnist_cnn::model::forward(&net, x.clone()).as_vec(), &net.forward(x).as_vec(), 1e-5);
+    // The stack's forward (fused) against dfdx running the same tuple module by module.
+    let fused = mnist_cnn::model::Network::forward(&net, x.clone()).as_vec();
+    assert_eq!(fused, net.layers.forward(x).as_vec());
 }
 
 #[test]
@@ -271,4 +273,75 @@ fn dense_inference_sees_changed_weights() {
     other.bias.copy_from(&[9.0; 3]);
     close(&other.forward(x.clone()).as_vec()[..3], &plain(&other), 1e-6);
     close(&dense.forward(x).as_vec()[..3], &plain(&dense), 1e-6);
+}
+
+/// `sum(stack(x) * r)` and its gradient for the input, by backprop, against central differences
+/// of the forward pass, for a stack of smooth layers.
+fn input_gradient_matches_differences<In, L>(stack: &L, n: usize, seed: u64)
+where
+    In: mnist_cnn::layers::dims::ImageShape,
+    L: mnist_cnn::layers::Layer<In>,
+{
+    use mnist_cnn::layers::{Ctx, Flow, Ready};
+    let dev: Cpu = Default::default();
+    let mut rng = StdRng::seed_from_u64(seed);
+    let len = n * In::default().num_elements();
+    let x = random(len, &mut rng);
+    let out_len = n * <L::Out as Default>::default().num_elements();
+    let r = random(out_len, &mut rng);
+    let forward = |x: &[f32]| -> f64 {
+        let t = dev.tensor_from_vec(x.to_vec(), In::batched(n));
+        let y = stack.flow(Ready::input(t), &mut Ctx::inference()).ready().tensor.as_vec();
+        y.iter().zip(&r).map(|(a, b)| *a as f64 * *b as f64).sum()
+    };
+    let xt = dev.tensor_from_vec(x.clone(), In::batched(n));
+    let y = stack.flow(Ready::input(xt.leaky_trace()), &mut Ctx::inference()).ready().tensor;
+    let rt = dev.tensor_from_vec(r.clone(), *y.shape());
+    let grads = (y * rt).sum().backward();
+    let got = grads.get(&xt).as_vec();
+    let eps = 1e-2;
+    for i in (0..len).step_by(7) {
+        let (mut up, mut down) = (x.clone(), x.clone());
+        up[i] += eps;
+        down[i] -= eps;
+        let want = (forward(&up) - forward(&down)) / (2.0 * eps as f64);
+        assert!((got[i] as f64 - want).abs() <= 2e-2 * (1.0 + want.abs()), "input {i}: backprop {} vs differences {want}", got[i]);
+    }
+}
+
+/// A strided, padded convolution and overlapping average pooling (stride 1), forward and back.
+#[test]
+fn strided_same_conv_and_avg_pool_gradients_match_differences() {
+    use mnist_cnn::layers::{AvgPool2D, Same, Tanh};
+    let dev = Cpu::seed_from_u64(21);
+    type Stack = (Tanh, Conv2D<2, 3, 3, 2, Same>, Tanh, AvgPool2D<2, 1>);
+    let stack: Stack = dfdx::nn::BuildModule::build(&dev);
+    input_gradient_matches_differences::<(Const<2>, Const<7>, Const<6>), _>(&stack, 2, 3);
+    // 7x6 with stride 2, "same": ceil(7/2) x ceil(6/2) = 4x3; pooled 2x2 with stride 1: 3x2.
+    assert_eq!(<<Stack as mnist_cnn::layers::Layer<(Const<2>, Const<7>, Const<6>)>>::Out as Default>::default().concrete(), [3, 3, 2]);
+}
+
+/// Batch normalisation in training normalises each channel over the batch (mean 0, variance 1
+/// before scale and bias), as dfdx's own training forward does, and keeps running averages.
+#[test]
+fn batch_norm_trains_on_batch_statistics_and_infers_on_running_ones() {
+    use mnist_cnn::layers::{BatchNorm2D, Ctx, Flow, Layer, Ready};
+    let dev = Cpu::seed_from_u64(22);
+    let mut bn: BatchNorm2D<3> = dfdx::nn::BuildModule::build(&dev);
+    let mut rng = StdRng::seed_from_u64(8);
+    let x: Vec<f32> = random(4 * 3 * 5 * 5, &mut rng).iter().map(|v| v * 3.0 + 1.0).collect();
+    let xt = dev.tensor_from_vec(x.clone(), (4usize, Const::<3>, Const::<5>, Const::<5>));
+    let mut seed = StdRng::seed_from_u64(1);
+    let mut ctx = Ctx::training(&mut seed);
+    let ours = bn.flow(Ready::<(Const<3>, Const<5>, Const<5>), _>::input(xt.clone().leaky_trace()), &mut ctx).ready().tensor;
+    let mut theirs = bn.clone();
+    let want = dfdx::nn::ModuleMut::forward_mut(&mut theirs, xt.clone().leaky_trace());
+    close(&ours.as_vec(), &want.as_vec(), 1e-5);
+    let running = ctx.take_running();
+    Layer::<(Const<3>, Const<5>, Const<5>)>::take_running(&mut bn, &mut running.into_iter());
+    close(&bn.running_mean.as_vec(), &theirs.running_mean.as_vec(), 1e-6);
+    close(&bn.running_var.as_vec(), &theirs.running_var.as_vec(), 1e-6);
+    // Inference: the running statistics, as dfdx's forward.
+    let ours = bn.flow(Ready::<(Const<3>, Const<5>, Const<5>), _>::input(xt.clone()), &mut Ctx::inference()).ready().tensor;
+    close(&ours.as_vec(), &bn.forward(xt).as_vec(), 1e-5);
 }

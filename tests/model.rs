@@ -42,9 +42,9 @@ fn saved_model_loads_with_the_same_weights() {
     let net = model::build(&model::device(5));
     model::save(&net, &path).unwrap();
     let back = model::load(&path).unwrap();
-    assert_eq!(back.0 .0.weight.as_vec(), net.0 .0.weight.as_vec());
-    assert_eq!(back.3 .0.weight.as_vec(), net.3 .0.weight.as_vec());
-    assert_eq!(back.4.bias.as_vec(), net.4.bias.as_vec());
+    assert_eq!(back.layers.0 .0.weight.as_vec(), net.layers.0 .0.weight.as_vec());
+    assert_eq!(back.layers.3 .0.weight.as_vec(), net.layers.3 .0.weight.as_vec());
+    assert_eq!(back.layers.4.bias.as_vec(), net.layers.4.bias.as_vec());
     // Nothing but the file itself is left behind (the write went through a renamed temp file).
     let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names, ["m.safetensors"]);

@@ -59,7 +59,7 @@ fn resume_continues_exactly() {
     train::fit(&mut resumed, &tr, &te, &cfg2, |_| {}).unwrap();
 
     assert_eq!(figures(&resumed.history), figures(&straight.history));
-    assert_eq!(resumed.model.3 .0.weight.as_vec(), straight.model.3 .0.weight.as_vec());
+    assert_eq!(resumed.model.layers.3 .0.weight.as_vec(), straight.model.layers.3 .0.weight.as_vec());
     // Only the latest checkpoint is kept.
     let kept: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(kept, ["epoch-002"]);
@@ -123,12 +123,13 @@ fn the_better_network_learns_and_resumes_exactly_with_dropout_and_moved_images()
     let mut resumed: Checkpoint<BetterModel> = train::load_checkpoint(&dir, &cfg(2, &dir), tr.len()).unwrap().unwrap();
     train::fit(&mut resumed, &tr, &te, &cfg(2, &dir), |_| {}).unwrap();
     assert_eq!(figures(&resumed.history), figures(&straight.history));
-    assert_eq!(resumed.model.4 .2.weight.as_vec(), straight.model.4 .2.weight.as_vec());
+    assert_eq!(resumed.model.layers.4 .2.weight.as_vec(), straight.model.layers.4 .2.weight.as_vec());
     // The learning rate decays by epoch, from the settings alone.
     assert_eq!(resumed.optimizer.learning_rate, cfg(2, &dir).learning_rate_at(2));
     // A lesson checkpoint cannot continue a better run.
     let err = train::load_checkpoint::<model::Model>(&dir, &cfg(2, &dir), tr.len()).err().unwrap().to_string();
-    assert!(err.contains("network = better, but this run has lesson"), "{err}");
+    assert!(err.contains("made with architecture = Conv2D(1->32, 3x3, stride 1, valid) -> ReLU -> MaxPool2D(2x2, stride 2) -> Conv2D(32->64"), "{err}");
+    assert!(err.contains("Resume with the network that made it"), "{err}");
 }
 
 #[test]

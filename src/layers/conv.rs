@@ -2,50 +2,57 @@
 use dfdx::prelude::*;
 use rand_distr::Uniform;
 
-use super::dims::ConvOut;
+use super::dims::{ConvOut, Padding, Valid};
 use super::kernels;
+use super::node::{Node, Op};
+use super::stack::{out_shape, Ctx, Flow, Layer, PendingConv};
 
-/// Builder for [`Conv2D`], used in model types: `dev.build_module::<Conv2D<1, 32, 3>, f32>()`.
+/// Builder for [`Conv2D`], for dfdx's `dev.build_module::<Conv2D<1, 32, 3>, f32>()`.
 pub mod builder {
-    /// A 2D convolution from `IN` to `OUT` channels with `K`x`K` filters (stride 1, no padding).
+    use crate::layers::dims::Valid;
+    /// A 2D convolution from `IN` to `OUT` channels with `K`x`K` filters, stride `S`, padding `P`.
     #[derive(Debug, Clone, Copy, Default)]
-    pub struct Conv2D<const IN: usize, const OUT: usize, const K: usize>;
+    pub struct Conv2D<const IN: usize, const OUT: usize, const K: usize, const S: usize = 1, P = Valid>(std::marker::PhantomData<P>);
 }
 
-impl<const IN: usize, const OUT: usize, const K: usize> BuildOnDevice<Cpu, f32>
-    for builder::Conv2D<IN, OUT, K>
+impl<const IN: usize, const OUT: usize, const K: usize, const S: usize, P: Padding> BuildOnDevice<Cpu, f32>
+    for builder::Conv2D<IN, OUT, K, S, P>
 {
-    type Built = Conv2D<IN, OUT, K, f32, Cpu>;
+    type Built = Conv2D<IN, OUT, K, S, P, f32, Cpu>;
 }
 
 /// A 2D convolution: `OUT` filters of `IN x K x K` weights (plus one bias each) slide over the
-/// image with stride 1 and no padding, so a `[batch, IN, H, W]` input gives
-/// `[batch, OUT, H-K+1, W-K+1]`. The output shape is a type: a kernel that does not fit the image
-/// is a compile error.
+/// image `S` pixels at a time, so a `[batch, IN, H, W]` input gives `[batch, OUT, H', W']` with
+/// `H' = (H - K) / S + 1` for padding [`Valid`] (no padding) and `H' = ceil(H / S)` for
+/// [`Same`](super::Same) (zeros around the image). The output shape is a type: a kernel that does
+/// not fit the image is a compile error.
 ///
-/// Generics: `IN` input channels, `OUT` filters, `K` the filter side; `E`/`D` dtype and device
-/// (the forward pass is implemented for `f32` on [`Cpu`]).
+/// Generics: `IN` input channels, `OUT` filters, `K` the filter side, `S` the stride (default 1),
+/// `P` the padding (default [`Valid`]); `E`/`D` dtype and device (the forward pass is implemented
+/// for `f32` on [`Cpu`]).
 ///
-/// PyTorch: `nn.Conv2d(IN, OUT, K)`; Keras: `Conv2D(OUT, (K, K))` (Keras puts the ReLU inside the
-/// layer; here it is a layer of its own, as in PyTorch). Initialisation follows PyTorch: weights
-/// and biases uniform in `±1/sqrt(IN*K*K)`.
+/// PyTorch: `nn.Conv2d(IN, OUT, K, stride=S, padding=...)`; Keras: `Conv2D(OUT, (K, K),
+/// strides=S, padding="valid"|"same")` (Keras puts the ReLU inside the layer; here it is a layer
+/// of its own, as in PyTorch). Initialisation follows PyTorch: weights and biases uniform in
+/// `±1/sqrt(IN*K*K)`.
 ///
 /// Inputs must be contiguous tensors (every dfdx operation returns one).
 #[derive(Debug, Clone)]
-pub struct Conv2D<const IN: usize, const OUT: usize, const K: usize, E: Dtype, D: Storage<E>> {
+pub struct Conv2D<const IN: usize, const OUT: usize, const K: usize, const S: usize = 1, P: Padding = Valid, E: Dtype = f32, D: Storage<E> = Cpu> {
     /// `[OUT, IN, K, K]`: one `IN x K x K` filter per output channel.
     pub weight: Tensor<Rank4<OUT, IN, K, K>, E, D>,
     /// `[OUT]`: added to every position of each output channel.
     pub bias: Tensor<Rank1<OUT>, E, D>,
+    pub padding: P,
 }
 
-impl<const IN: usize, const OUT: usize, const K: usize, E, D> TensorCollection<E, D>
-    for Conv2D<IN, OUT, K, E, D>
+impl<const IN: usize, const OUT: usize, const K: usize, const S: usize, P: Padding, E, D> TensorCollection<E, D>
+    for Conv2D<IN, OUT, K, S, P, E, D>
 where
     E: Dtype + num_traits::Float + rand_distr::uniform::SampleUniform,
     D: Device<E>,
 {
-    type To<E2: Dtype, D2: Device<E2>> = Conv2D<IN, OUT, K, E2, D2>;
+    type To<E2: Dtype, D2: Device<E2>> = Conv2D<IN, OUT, K, S, P, E2, D2>;
 
     fn iter_tensors<V: ModuleVisitor<Self, E, D>>(
         visitor: &mut V,
@@ -65,12 +72,12 @@ where
                     TensorOptions::reset_with(|t| t.try_fill_with_distr(Self::init())),
                 ),
             ),
-            |(weight, bias)| Conv2D { weight, bias },
+            |(weight, bias)| Conv2D { weight, bias, padding: P::default() },
         )
     }
 }
 
-impl<const IN: usize, const OUT: usize, const K: usize, E, D: Storage<E>> Conv2D<IN, OUT, K, E, D>
+impl<const IN: usize, const OUT: usize, const K: usize, const S: usize, P: Padding, E, D: Storage<E>> Conv2D<IN, OUT, K, S, P, E, D>
 where
     E: Dtype + num_traits::Float + rand_distr::uniform::SampleUniform,
 {
@@ -81,17 +88,24 @@ where
     }
 }
 
-impl<const IN: usize, const OUT: usize, const K: usize, E: Dtype, D: Storage<E>> NonMutableModule
-    for Conv2D<IN, OUT, K, E, D>
+impl<const IN: usize, const OUT: usize, const K: usize, const S: usize, P: Padding, E: Dtype, D: Storage<E>> NonMutableModule
+    for Conv2D<IN, OUT, K, S, P, E, D>
 {
 }
 
-impl<B, H, W, const IN: usize, const OUT: usize, const K: usize, T>
-    Module<Tensor<(B, Const<IN>, H, W), f32, Cpu, T>> for Conv2D<IN, OUT, K, f32, Cpu>
+impl<const IN: usize, const OUT: usize, const K: usize, const S: usize, P: Padding> Conv2D<IN, OUT, K, S, P, f32, Cpu> {
+    /// The geometry of this layer on `batch` images of `h x w`.
+    pub(crate) fn geometry(batch: usize, h: usize, w: usize) -> kernels::ConvGeom {
+        kernels::ConvGeom::new(batch, IN, OUT, K, (h, w), S, P::pads(h, K, S), P::pads(w, K, S))
+    }
+}
+
+impl<B, H, W, const IN: usize, const OUT: usize, const K: usize, const S: usize, P: Padding, T>
+    Module<Tensor<(B, Const<IN>, H, W), f32, Cpu, T>> for Conv2D<IN, OUT, K, S, P, f32, Cpu>
 where
     B: Dim,
-    H: ConvOut<K>,
-    W: ConvOut<K>,
+    H: ConvOut<K, S, P>,
+    W: ConvOut<K, S, P>,
     T: Tape<f32, Cpu>,
 {
     type Output = Tensor<(B, Const<OUT>, H::Output, W::Output), f32, Cpu, T>;
@@ -102,14 +116,8 @@ where
         x: Tensor<(B, Const<IN>, H, W), f32, Cpu, T>,
     ) -> Result<Self::Output, CpuError> {
         let (batch, _, _, _) = *x.shape();
-        let geom = kernels::ConvGeom {
-            batch: batch.size(),
-            inp: IN,
-            out: OUT,
-            k: K,
-            h: H::SIZE,
-            w: W::SIZE,
-        };
+        let geom = Self::geometry(batch.size(), H::SIZE, W::SIZE);
+        debug_assert_eq!((geom.ho(), geom.wo()), (H::Output::SIZE, W::Output::SIZE));
         let (x, mut tape) = x.split_tape();
         let mut xs = vec![0.0; geom.input_len()];
         x.copy_into(&mut xs);
@@ -135,5 +143,34 @@ where
             });
         }
         Ok(y.put_tape(tape))
+    }
+}
+
+impl<H, W, const IN: usize, const OUT: usize, const K: usize, const S: usize, P: Padding> Layer<(Const<IN>, H, W)>
+    for Conv2D<IN, OUT, K, S, P, f32, Cpu>
+where
+    H: ConvOut<K, S, P>,
+    W: ConvOut<K, S, P>,
+{
+    type Out = (Const<OUT>, H::Output, W::Output);
+    type Next<F: Flow<Shape = (Const<IN>, H, W)>> = PendingConv<IN, OUT, K, S, P, H, W, F::Tape>;
+
+    fn flow<F: Flow<Shape = (Const<IN>, H, W)>>(&self, x: F, ctx: &mut Ctx) -> Self::Next<F> {
+        PendingConv::new(self, x.ready(), ctx)
+    }
+
+    fn nodes(&self, nodes: &mut Vec<Node>) {
+        let ((top, bottom), (left, right)) = (P::pads(H::SIZE, K, S), P::pads(W::SIZE, K, S));
+        let op = Op::Conv2D {
+            weight: self.weight.as_vec(),
+            bias: self.bias.as_vec(),
+            inp: IN,
+            out: OUT,
+            k: K,
+            stride: S,
+            pads: [top, left, bottom, right],
+            padding: P::NAME,
+        };
+        nodes.push(Node { op, shape: out_shape::<(Const<IN>, H, W), Self>(), params: self.num_trainable_params() });
     }
 }

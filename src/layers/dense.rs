@@ -5,8 +5,10 @@ use dfdx::prelude::*;
 use rand_distr::Uniform;
 
 use super::kernels;
+use super::node::{Node, Op};
+use super::stack::{Ctx, Flow, Layer, Ready};
 
-/// Builder for [`Dense`], used in model types: `dev.build_module::<Dense<5408, 128>, f32>()`.
+/// Builder for [`Dense`], for dfdx's `dev.build_module::<Dense<5408, 128>, f32>()`.
 pub mod builder {
     /// A fully connected layer from `I` inputs to `O` outputs.
     #[derive(Debug, Clone, Copy, Default)]
@@ -24,12 +26,16 @@ impl<const I: usize, const O: usize> BuildOnDevice<Cpu, f32> for builder::Dense<
 /// products by the `gemm` crate with its AVX-512 kernels where the processor has them, which
 /// dfdx's `Linear` (an older `gemm`) does not use.
 ///
+/// Its input is `I` values: `[batch, I]`, or whatever has `I` values per example, such as
+/// `Flatten`'s `[batch, Flat<C, H, W>]` with `C*H*W = I`; any other count fails to compile
+/// (``Dense<I, O>: I must equal the number of values coming in``).
+///
 /// Generics: `I` inputs, `O` outputs; `E`/`D` dtype and device (the forward pass is implemented for
 /// `f32` on [`Cpu`]). PyTorch: `nn.Linear(I, O)`; Keras: `Dense(O)` (with `activation=` inside
 /// the layer; here the ReLU is a layer of its own). Initialisation as dfdx and PyTorch: weights
 /// and biases uniform in `±1/sqrt(I)`.
 #[derive(Debug, Clone)]
-pub struct Dense<const I: usize, const O: usize, E: Dtype, D: Storage<E>> {
+pub struct Dense<const I: usize, const O: usize, E: Dtype = f32, D: Storage<E> = Cpu> {
     /// `[O, I]`: one row of input weights per output.
     pub weight: Tensor<Rank2<O, I>, E, D>,
     /// `[O]`: added to each output.
@@ -116,13 +122,14 @@ where
     }
 }
 
-impl<B: Dim, const I: usize, const O: usize, T: Tape<f32, Cpu>> Module<Tensor<(B, Const<I>), f32, Cpu, T>>
+impl<B: Dim, X: ConstDim, const I: usize, const O: usize, T: Tape<f32, Cpu>> Module<Tensor<(B, X), f32, Cpu, T>>
     for Dense<I, O, f32, Cpu>
 {
     type Output = Tensor<(B, Const<O>), f32, Cpu, T>;
     type Error = CpuError;
 
-    fn try_forward(&self, x: Tensor<(B, Const<I>), f32, Cpu, T>) -> Result<Self::Output, CpuError> {
+    fn try_forward(&self, x: Tensor<(B, X), f32, Cpu, T>) -> Result<Self::Output, CpuError> {
+        const { assert!(X::SIZE == I, "Dense<I, O>: I must equal the number of values coming in (after Flatten: channels x height x width)") };
         let (batch, _) = *x.shape();
         let n = batch.size();
         // The forward product is split over threads from 64 rows on: at batch 32 the split cost
@@ -164,5 +171,21 @@ impl<B: Dim, const I: usize, const O: usize, T: Tape<f32, Cpu>> Module<Tensor<(B
             });
         }
         Ok(y.put_tape(tape))
+    }
+}
+
+impl<X: ConstDim, const I: usize, const O: usize> Layer<(X,)> for Dense<I, O, f32, Cpu> {
+    type Out = (Const<O>,);
+    type Next<F: Flow<Shape = (X,)>> = Ready<Self::Out, F::Tape>;
+
+    fn flow<F: Flow<Shape = (X,)>>(&self, x: F, ctx: &mut Ctx) -> Self::Next<F> {
+        let y = self.forward(x.ready().tensor);
+        ctx.keep(&y);
+        Ready::new(y)
+    }
+
+    fn nodes(&self, nodes: &mut Vec<Node>) {
+        let op = Op::Dense { weight: self.weight.as_vec(), bias: self.bias.as_vec(), inp: I, out: O };
+        nodes.push(Node { op, shape: vec![O], params: self.num_trainable_params() });
     }
 }

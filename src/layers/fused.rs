@@ -1,5 +1,7 @@
-//! `Conv2D -> ReLU -> MaxPool2D` in one pass: the same numbers as the three layers one after the
-//! other, computed one image at a time so the 32 feature maps of an image never leave the cache.
+//! `Conv2D -> ReLU -> MaxPool2D` (or `Conv2D -> MaxPool2D`) in one pass: the same numbers as the
+//! layers one after the other, computed one image at a time so the feature maps of an image never
+//! leave the cache. A network's stack takes this path wherever it has that pattern (see
+//! [`super::Layer`]).
 //!
 //! Why it is the same: ReLU keeps order, so the maximum of the ReLUs is the ReLU of the maximum,
 //! and the gradient reaches the same input (the first maximum of the block) or, when the maximum
@@ -12,8 +14,8 @@
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
-use super::dims::{ConvOut, PoolOut};
-use super::kernels::{self, ConvGeom, PoolGeom};
+use super::dims::{ConvOut, Padding, PoolOut};
+use super::kernels::{self, PoolGeom};
 use super::{Conv2D, MaxPool2D};
 
 /// Marks a pooled output that did not pass the ReLU: no gradient flows back from it.
@@ -35,23 +37,47 @@ pub enum InputGradient {
 
 /// `pool(relu(conv(x)))` for a batch, with its backward pass on the tape.
 pub fn conv_relu_pool<B, H, W, const IN: usize, const OUT: usize, const K: usize, const P: usize, T>(
-    conv: &Conv2D<IN, OUT, K, f32, Cpu>,
+    conv: &Conv2D<IN, OUT, K, 1, super::Valid, f32, Cpu>,
     _pool: &MaxPool2D<P>,
     x: Tensor<(B, Const<IN>, H, W), f32, Cpu, T>,
     input_gradient: InputGradient,
 ) -> Result<PooledMaps<B, H, W, OUT, K, P, T>, CpuError>
 where
     B: Dim,
-    H: ConvOut<K>,
-    W: ConvOut<K>,
-    H::Output: PoolOut<P>,
-    W::Output: PoolOut<P>,
+    H: ConvOut<K, 1, super::Valid>,
+    W: ConvOut<K, 1, super::Valid>,
+    H::Output: PoolOut<P, P>,
+    W::Output: PoolOut<P, P>,
+    T: Tape<f32, Cpu>,
+{
+    let y = conv_pool(conv, x, (P, P), true, input_gradient)?;
+    let (batch, ..) = *y.shape();
+    y.try_reshape_like(&(batch, Const, Default::default(), Default::default()))
+}
+
+/// `pool(conv(x))`, with a ReLU between them if `relu`, for a batch, with its backward pass on
+/// the tape: the convolution of any stride and padding, then `pk`x`pk` max pooling with stride
+/// `ps`. The pooled sides are computed here; callers restate them as their types.
+pub(crate) fn conv_pool<B, H, W, const IN: usize, const OUT: usize, const K: usize, const S: usize, Pad, T>(
+    conv: &Conv2D<IN, OUT, K, S, Pad, f32, Cpu>,
+    x: Tensor<(B, Const<IN>, H, W), f32, Cpu, T>,
+    (pk, ps): (usize, usize),
+    relu: bool,
+    input_gradient: InputGradient,
+) -> Result<Tensor<(B, Const<OUT>, usize, usize), f32, Cpu, T>, CpuError>
+where
+    B: Dim,
+    Pad: Padding,
+    H: ConvOut<K, S, Pad>,
+    W: ConvOut<K, S, Pad>,
     T: Tape<f32, Cpu>,
 {
     let grad_input = input_gradient == InputGradient::Compute;
     let (batch, _, _, _) = *x.shape();
-    let conv_geom = ConvGeom { batch: 1, inp: IN, out: OUT, k: K, h: H::SIZE, w: W::SIZE };
-    let pool_geom = PoolGeom { planes: OUT, h: conv_geom.ho(), w: conv_geom.wo(), k: P };
+    let conv_geom = Conv2D::<IN, OUT, K, S, Pad, f32, Cpu>::geometry(1, H::SIZE, W::SIZE);
+    let pool_geom = PoolGeom { planes: OUT, h: conv_geom.ho(), w: conv_geom.wo(), k: pk, s: ps };
+    // The direct first-layer kernels: one input channel, stride 1, no padding, 2x2 pooling.
+    let direct = IN == 1 && (pk, ps) == (2, 2) && K <= 3 && conv_geom.is_plain();
     let (in_len, out_len) = (IN * H::SIZE * W::SIZE, pool_geom.output_len());
     let n = batch.size();
 
@@ -68,15 +94,17 @@ where
     let chunk = |((y, arg), x): ((&mut [f32], &mut [u32]), &[f32])| {
         let (mut maps, mut halves) = (Vec::new(), Vec::new());
         for ((y, arg), x) in y.chunks_mut(out_len).zip(arg.chunks_mut(out_len)).zip(x.chunks(in_len)) {
-            if IN == 1 && P == 2 && K <= 3 && kernels::conv1_relu_pool2::<K>(&conv_geom, x, &ws, &bs, CUT, y, arg, &mut halves) {
+            if relu && direct && kernels::conv1_relu_pool2::<K>(&conv_geom, x, &ws, &bs, CUT, y, arg, &mut halves) {
                 continue;
             }
             maps.resize(conv_geom.output_len(), 0.0);
             kernels::conv_forward(&conv_geom, x, &ws, &bs, &mut maps);
             kernels::max_pool_forward(&pool_geom, &maps, y, arg);
-            for (v, a) in y.iter_mut().zip(arg.iter_mut()) {
-                if *v <= 0.0 {
-                    (*v, *a) = (0.0, CUT);
+            if relu {
+                for (v, a) in y.iter_mut().zip(arg.iter_mut()) {
+                    if *v <= 0.0 {
+                        (*v, *a) = (0.0, CUT);
+                    }
                 }
             }
         }
@@ -90,19 +118,14 @@ where
             .zip(xs.par_chunks(CHUNK * in_len))
             .for_each(chunk);
     }
-    let shape = (
-        batch,
-        Const::<OUT>,
-        <H::Output as PoolOut<P>>::Output::default(),
-        <W::Output as PoolOut<P>>::Output::default(),
-    );
+    let shape = (batch, Const::<OUT>, pool_geom.ho(), pool_geom.wo());
     let y = x.device().tensor_from_vec(ys, shape);
 
     if T::OWNS_TAPE {
         let (x_g, w_g, b_g, y_g) = (x.ghost(), conv.weight.ghost(), conv.bias.ghost(), y.ghost());
         tape.add_backward_op(move |grads| {
             let gy = std::mem::take(&mut **grads.get_or_alloc_mut(&y_g)?);
-            let (k, wo, (h, w)) = (K, conv_geom.wo(), (H::SIZE, W::SIZE));
+            let (k, wo, (h, w), plain) = (K, conv_geom.wo(), (H::SIZE, W::SIZE), conv_geom.is_plain());
             let plane_out = conv_geom.ho() * wo;
             let (kk, per_out) = (IN * K * K, out_len / OUT);
             let chunks = n.div_ceil(CHUNK);
@@ -128,11 +151,8 @@ where
                         // input), or as the matrix product gmaps [OUT, ho*wo] x im2col(x)^T
                         // [ho*wo, IN*K*K], gmaps holding the pooled gradients at the positions that
                         // won, zero elsewhere.
-                        let direct = IN == 1
-                            && P == 2
-                            && K <= 3
-                            && kernels::conv1_pool2_weight_grad::<K>(&conv_geom, x, gy, arg, CUT, &mut gw, &mut cols);
-                        if !direct {
+                        let done = direct && kernels::conv1_pool2_weight_grad::<K>(&conv_geom, x, gy, arg, CUT, &mut gw, &mut cols);
+                        if !done {
                             gmaps.clear();
                             gmaps.resize(OUT * plane_out, 0.0);
                             for (&at, &g) in arg.iter().zip(gy) {
@@ -155,10 +175,18 @@ where
                             let (r, c) = (at / wo, at % wo);
                             for i in 0..IN {
                                 for ky in 0..k {
-                                    let row = (i * h + r + ky) * w + c;
                                     let wrow = ((o * IN + i) * k + ky) * k;
-                                    for kx in 0..k {
-                                        gx[row + kx] += g * ws[wrow + kx];
+                                    if plain {
+                                        let row = (i * h + r + ky) * w + c;
+                                        for kx in 0..k {
+                                            gx[row + kx] += g * ws[wrow + kx];
+                                        }
+                                    } else {
+                                        for kx in 0..k {
+                                            if let Some(p) = conv_geom.pixel(r, c, ky, kx) {
+                                                gx[i * h * w + p] += g * ws[wrow + kx];
+                                            }
+                                        }
                                     }
                                 }
                             }
@@ -187,8 +215,8 @@ pub type PooledMaps<B, H, W, const OUT: usize, const K: usize, const P: usize, T
     (
         B,
         Const<OUT>,
-        <<H as ConvOut<K>>::Output as PoolOut<P>>::Output,
-        <<W as ConvOut<K>>::Output as PoolOut<P>>::Output,
+        <<H as ConvOut<K, 1, super::Valid>>::Output as PoolOut<P, P>>::Output,
+        <<W as ConvOut<K, 1, super::Valid>>::Output as PoolOut<P, P>>::Output,
     ),
     f32,
     Cpu,

@@ -3,7 +3,9 @@
 //! compiler turns them into SIMD; the first layer's kernels are written for AVX-512 and AVX2
 //! (chosen at run time, [`simd`]) and give the plain path's numbers bit for bit.
 
-/// Sizes of one convolution call: `batch` images of `inp x h x w` to `out x (h-k+1) x (w-k+1)`.
+/// Sizes of one convolution call: `batch` images of `inp x h x w` to `out x ho x wo`, windows of
+/// `k x k` moved `s` pixels at a time over the image padded with `pt` zero rows above and `pl`
+/// zero columns on the left (and as many below and on the right as [`ConvGeom::new`] was given).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ConvGeom {
     pub batch: usize,
@@ -12,14 +14,42 @@ pub(crate) struct ConvGeom {
     pub k: usize,
     pub h: usize,
     pub w: usize,
+    pub s: usize,
+    pub pt: usize,
+    pub pl: usize,
+    ho: usize,
+    wo: usize,
 }
 
 impl ConvGeom {
+    /// Stride 1, no padding: `ho = h - k + 1`.
+    #[cfg(test)]
+    pub fn valid(batch: usize, inp: usize, out: usize, k: usize, h: usize, w: usize) -> Self {
+        ConvGeom::new(batch, inp, out, k, (h, w), 1, (0, 0), (0, 0))
+    }
+    /// Any stride; `(top, bottom)` and `(left, right)` zero padding.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(batch: usize, inp: usize, out: usize, k: usize, (h, w): (usize, usize), s: usize, (pt, pb): (usize, usize), (pl, pr): (usize, usize)) -> Self {
+        let ho = (h + pt + pb - k) / s + 1;
+        let wo = (w + pl + pr - k) / s + 1;
+        ConvGeom { batch, inp, out, k, h, w, s, pt, pl, ho, wo }
+    }
     pub fn ho(&self) -> usize {
-        self.h - self.k + 1
+        self.ho
     }
     pub fn wo(&self) -> usize {
-        self.w - self.k + 1
+        self.wo
+    }
+    /// Stride 1 and no padding: each patch row is a run of contiguous pixels.
+    pub fn is_plain(&self) -> bool {
+        self.s == 1 && self.pt == 0 && self.pl == 0 && self.ho == self.h - self.k + 1 && self.wo == self.w - self.k + 1
+    }
+    /// The image pixel under tap `(ky, kx)` of the window at output `(r, c)`, if it is not padding.
+    #[inline(always)]
+    pub fn pixel(&self, r: usize, c: usize, ky: usize, kx: usize) -> Option<usize> {
+        let y = (r * self.s + ky).checked_sub(self.pt).filter(|&y| y < self.h)?;
+        let x = (c * self.s + kx).checked_sub(self.pl).filter(|&x| x < self.w)?;
+        Some(y * self.w + x)
     }
     pub fn input_len(&self) -> usize {
         self.batch * self.inp * self.h * self.w
@@ -87,9 +117,10 @@ pub(crate) fn matmul_strided(
     }
 }
 
-/// Walks the im2col layout of one image: for each of its `inp*k*k` rows (input channel, kernel
-/// row, kernel column) and each output row, calls `f(pixel, col)` with where the `wo` pixels of
-/// the image start and where they sit in the `[inp*k*k, ho*wo]` matrix.
+/// Walks the im2col layout of one image without stride or padding: for each of its `inp*k*k`
+/// rows (input channel, kernel row, kernel column) and each output row, calls `f(pixel, col)`
+/// with where the `wo` pixels of the image start and where they sit in the `[inp*k*k, ho*wo]`
+/// matrix.
 #[inline(always)]
 fn patch_runs(g: &ConvGeom, mut f: impl FnMut(usize, usize)) {
     let (ho, wo, k) = (g.ho(), g.wo(), g.k);
@@ -107,23 +138,55 @@ fn patch_runs(g: &ConvGeom, mut f: impl FnMut(usize, usize)) {
     }
 }
 
+/// Walks the im2col layout of one image with any stride and padding, one entry at a time:
+/// `f(pixel, col)` for each entry, `pixel` being `None` where the window lies on the padding.
+#[inline(always)]
+fn patch_entries(g: &ConvGeom, mut f: impl FnMut(Option<usize>, usize)) {
+    let plane_in = g.h * g.w;
+    let mut col = 0;
+    for i in 0..g.inp {
+        for ky in 0..g.k {
+            for kx in 0..g.k {
+                for r in 0..g.ho() {
+                    for c in 0..g.wo() {
+                        f(g.pixel(r, c, ky, kx).map(|p| i * plane_in + p), col);
+                        col += 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Lays out the `k x k` patches of one image as the columns of a `[inp*k*k, ho*wo]` matrix
 /// ("im2col"), so that the convolution becomes one matrix product with the `[out, inp*k*k]`
-/// weights.
+/// weights. Padding reads as zero.
 pub(crate) fn im2col(g: &ConvGeom, x: &[f32], cols: &mut [f32]) {
-    let wo = g.wo();
-    patch_runs(g, |pixel, col| cols[col..col + wo].copy_from_slice(&x[pixel..pixel + wo]));
+    if g.is_plain() {
+        let wo = g.wo();
+        patch_runs(g, |pixel, col| cols[col..col + wo].copy_from_slice(&x[pixel..pixel + wo]));
+    } else {
+        patch_entries(g, |pixel, col| cols[col] = pixel.map_or(0.0, |p| x[p]));
+    }
 }
 
 /// The reverse of [`im2col`]: adds each column of `cols` (`[inp*k*k, ho*wo]`) back onto the
-/// pixels of the patch it came from, in one image `x`.
+/// pixels of the patch it came from, in one image `x` (what fell on the padding is dropped).
 pub(crate) fn col2im_add(g: &ConvGeom, cols: &[f32], x: &mut [f32]) {
-    let wo = g.wo();
-    patch_runs(g, |pixel, col| {
-        for (d, s) in x[pixel..pixel + wo].iter_mut().zip(&cols[col..col + wo]) {
-            *d += s;
-        }
-    });
+    if g.is_plain() {
+        let wo = g.wo();
+        patch_runs(g, |pixel, col| {
+            for (d, s) in x[pixel..pixel + wo].iter_mut().zip(&cols[col..col + wo]) {
+                *d += s;
+            }
+        });
+    } else {
+        patch_entries(g, |pixel, col| {
+            if let Some(p) = pixel {
+                x[p] += cols[col];
+            }
+        });
+    }
 }
 
 /// `y[b, o] = bias[o] + sum over (i, ky, kx) of w[o, i, ky, kx] * x[b, i, . + ky, . + kx]`,
@@ -599,21 +662,23 @@ pub(crate) fn pooled_bias_grad(gy: &[f32], argmax: &[u32], cut: u32, gb: &mut [f
     }
 }
 
-/// Sizes of one pooling call: `planes` feature maps (batch x channels) of `h x w`, window `k`.
+/// Sizes of one pooling call: `planes` feature maps (batch x channels) of `h x w`, windows of
+/// `k x k` moved `s` pixels at a time (only whole windows: a remainder is dropped).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PoolGeom {
     pub planes: usize,
     pub h: usize,
     pub w: usize,
     pub k: usize,
+    pub s: usize,
 }
 
 impl PoolGeom {
     pub fn ho(&self) -> usize {
-        self.h / self.k
+        (self.h - self.k) / self.s + 1
     }
     pub fn wo(&self) -> usize {
-        self.w / self.k
+        (self.w - self.k) / self.s + 1
     }
     pub fn output_len(&self) -> usize {
         self.planes * self.ho() * self.wo()
@@ -623,20 +688,20 @@ impl PoolGeom {
 /// Each `k x k` block to its maximum; `argmax` records where in `x` each maximum came from
 /// (the first one on ties), which is all the backward pass needs.
 pub(crate) fn max_pool_forward(g: &PoolGeom, x: &[f32], y: &mut [f32], argmax: &mut [u32]) {
-    if g.k == 2 {
+    if g.k == 2 && g.s == 2 {
         return max_pool_2x2_forward(g, x, y, argmax);
     }
-    let (ho, wo, k) = (g.ho(), g.wo(), g.k);
+    let (ho, wo, k, s) = (g.ho(), g.wo(), g.k, g.s);
     let plane_in = g.h * g.w;
     let mut n = 0;
     for p in 0..g.planes {
         let base = p * plane_in;
         for r in 0..ho {
             for c in 0..wo {
-                let mut best = base + r * k * g.w + c * k;
+                let mut best = base + r * s * g.w + c * s;
                 for dy in 0..k {
                     for dx in 0..k {
-                        let at = base + (r * k + dy) * g.w + c * k + dx;
+                        let at = base + (r * s + dy) * g.w + c * s + dx;
                         if x[at] > x[best] {
                             best = at;
                         }
@@ -691,6 +756,47 @@ pub(crate) fn max_pool_backward(argmax: &[u32], gy: &[f32], gx: &mut [f32]) {
     }
 }
 
+/// Each `k x k` window to its mean.
+pub(crate) fn avg_pool_forward(g: &PoolGeom, x: &[f32], y: &mut [f32]) {
+    let (ho, wo, k, s) = (g.ho(), g.wo(), g.k, g.s);
+    let plane_in = g.h * g.w;
+    let scale = 1.0 / (k * k) as f32;
+    let mut n = 0;
+    for p in 0..g.planes {
+        for r in 0..ho {
+            for c in 0..wo {
+                let mut sum = 0.0;
+                for dy in 0..k {
+                    let row = p * plane_in + (r * s + dy) * g.w + c * s;
+                    sum += x[row..row + k].iter().sum::<f32>();
+                }
+                y[n] = sum * scale;
+                n += 1;
+            }
+        }
+    }
+}
+
+/// The gradient of a mean: each of the window's `k * k` inputs gets `1 / (k * k)` of it.
+pub(crate) fn avg_pool_backward(g: &PoolGeom, gy: &[f32], gx: &mut [f32]) {
+    let (ho, wo, k, s) = (g.ho(), g.wo(), g.k, g.s);
+    let plane_in = g.h * g.w;
+    let scale = 1.0 / (k * k) as f32;
+    let mut n = 0;
+    for p in 0..g.planes {
+        for r in 0..ho {
+            for c in 0..wo {
+                let share = gy[n] * scale;
+                for dy in 0..k {
+                    let row = p * plane_in + (r * s + dy) * g.w + c * s;
+                    gx[row..row + k].iter_mut().for_each(|v| *v += share);
+                }
+                n += 1;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -714,8 +820,8 @@ mod tests {
     }
 
     fn check<const K: usize>(h: usize, w: usize, out: usize, rng: &mut StdRng) {
-        let g = ConvGeom { batch: 1, inp: 1, out, k: K, h, w };
-        let p = PoolGeom { planes: out, h: g.ho(), w: g.wo(), k: 2 };
+        let g = ConvGeom::valid(1, 1, out, K, h, w);
+        let p = PoolGeom { planes: out, h: g.ho(), w: g.wo(), k: 2, s: 2 };
         // Whole numbers in part of the image, so that ties and exact zeros happen.
         let x: Vec<f32> = (0..h * w).map(|i| if i % 3 == 0 { rng.gen_range(-2..3) as f32 } else { rng.gen_range(-1.0..1.0) }).collect();
         let wt: Vec<f32> = (0..out * K * K).map(|_| rng.gen_range(-1.0..1.0)).collect();
@@ -755,8 +861,8 @@ mod tests {
 
     fn weight_grads_with(mut rng: StdRng) {
         for (h, w, out) in [(28, 28, 32), (30, 30, 48), (20, 20, 20), (12, 40, 70)] {
-            let g = ConvGeom { batch: 1, inp: 1, out, k: 3, h, w };
-            let p = PoolGeom { planes: out, h: g.ho(), w: g.wo(), k: 2 };
+            let g = ConvGeom::valid(1, 1, out, 3, h, w);
+            let p = PoolGeom { planes: out, h: g.ho(), w: g.wo(), k: 2, s: 2 };
             let x: Vec<f32> = (0..h * w).map(|_| rng.gen_range(-1.0..1.0)).collect();
             let wt: Vec<f32> = (0..out * 9).map(|_| rng.gen_range(-1.0..1.0)).collect();
             let b: Vec<f32> = (0..out).map(|_| rng.gen_range(-0.1..0.1)).collect();

@@ -1,29 +1,32 @@
-//! `MaxPool2D`: keep the highest value of each block.
+//! `MaxPool2D`: keep the highest value of each window.
 use dfdx::prelude::*;
 
 use super::dims::PoolOut;
 use super::kernels;
+use super::node::{Node, Op};
+use super::stack::{out_shape, Ctx, Flow, Layer, Ready};
 
-/// Max pooling over `K`x`K` blocks with stride `K`: each block of each channel becomes its
-/// largest value, so `[batch, C, H, W]` becomes `[batch, C, H/K, W/K]` (a remainder row or column
-/// is dropped). It halves the resolution for `K = 2` and keeps the strongest response of a filter
-/// in each neighbourhood, which makes the features a little tolerant of small shifts.
+/// Max pooling over `K`x`K` windows moved `S` pixels at a time (by default `S = K`: windows side
+/// by side): each window of each channel becomes its largest value, so `[batch, C, H, W]` becomes
+/// `[batch, C, (H-K)/S+1, (W-K)/S+1]` (for `S = K`: `H/K`, a remainder row or column dropped).
+/// It halves the resolution for `K = 2` and keeps the strongest response of a filter in each
+/// neighbourhood, which makes the features a little tolerant of small shifts.
 ///
-/// PyTorch: `nn.MaxPool2d(K)`; Keras: `MaxPooling2D((K, K))`. No parameters.
+/// PyTorch: `nn.MaxPool2d(K, stride=S)`; Keras: `MaxPooling2D((K, K), strides=S)`. No parameters.
 ///
 /// Inputs must be contiguous tensors (every dfdx operation returns one).
 #[derive(Debug, Default, Clone, Copy)]
-pub struct MaxPool2D<const K: usize>;
+pub struct MaxPool2D<const K: usize, const S: usize = K>;
 
-impl<const K: usize> ZeroSizedModule for MaxPool2D<K> {}
-impl<const K: usize> NonMutableModule for MaxPool2D<K> {}
+impl<const K: usize, const S: usize> ZeroSizedModule for MaxPool2D<K, S> {}
+impl<const K: usize, const S: usize> NonMutableModule for MaxPool2D<K, S> {}
 
-impl<B, C, H, W, const K: usize, T> Module<Tensor<(B, C, H, W), f32, Cpu, T>> for MaxPool2D<K>
+impl<B, C, H, W, const K: usize, const S: usize, T> Module<Tensor<(B, C, H, W), f32, Cpu, T>> for MaxPool2D<K, S>
 where
     B: Dim,
     C: Dim,
-    H: PoolOut<K>,
-    W: PoolOut<K>,
+    H: PoolOut<K, S>,
+    W: PoolOut<K, S>,
     T: Tape<f32, Cpu>,
 {
     type Output = Tensor<(B, C, H::Output, W::Output), f32, Cpu, T>;
@@ -31,12 +34,7 @@ where
 
     fn try_forward(&self, x: Tensor<(B, C, H, W), f32, Cpu, T>) -> Result<Self::Output, CpuError> {
         let (batch, chan, _, _) = *x.shape();
-        let geom = kernels::PoolGeom {
-            planes: batch.size() * chan.size(),
-            h: H::SIZE,
-            w: W::SIZE,
-            k: K,
-        };
+        let geom = kernels::PoolGeom { planes: batch.size() * chan.size(), h: H::SIZE, w: W::SIZE, k: K, s: S };
         let (x, mut tape) = x.split_tape();
         let mut xs = vec![0.0; geom.planes * geom.h * geom.w];
         x.copy_into(&mut xs);
@@ -56,5 +54,18 @@ where
             });
         }
         Ok(y.put_tape(tape))
+    }
+}
+
+impl<C: ConstDim, H: PoolOut<K, S>, W: PoolOut<K, S>, const K: usize, const S: usize> Layer<(C, H, W)> for MaxPool2D<K, S> {
+    type Out = (C, H::Output, W::Output);
+    type Next<F: Flow<Shape = (C, H, W)>> = Ready<Self::Out, F::Tape>;
+
+    fn flow<F: Flow<Shape = (C, H, W)>>(&self, x: F, ctx: &mut Ctx) -> Self::Next<F> {
+        x.max_pool::<K, S>(ctx)
+    }
+
+    fn nodes(&self, nodes: &mut Vec<Node>) {
+        nodes.push(Node { op: Op::MaxPool2D { k: K, stride: S }, shape: out_shape::<(C, H, W), Self>(), params: 0 });
     }
 }

@@ -1,10 +1,9 @@
-// A 3x3 filter does not fit in a 2x2 image: there is no output shape, so no program.
-use dfdx::prelude::*;
-use mnist_cnn::layers::builder::Conv2D;
+// After 5x5 filters and 4x4 pooling the maps are 6x6: a 7x7 filter does not fit.
+use mnist_cnn::layers::{Conv2D, Dense, Flatten, MaxPool2D};
+use mnist_cnn::model::{self, Sequential};
+
+type Wrong = Sequential<((Conv2D<1, 8, 5>, MaxPool2D<4>), Conv2D<8, 8, 7>, Flatten, Dense<8, 10>)>;
 
 fn main() {
-    let dev: Cpu = Default::default();
-    let conv = dev.build_module::<Conv2D<1, 4, 3>, f32>();
-    let x: Tensor<(usize, Const<1>, Const<2>, Const<2>), f32, Cpu> = dev.zeros_like(&(1, Const, Const, Const));
-    let _ = conv.forward(x);
+    let _ = Wrong::build(&model::device(0));
 }
