@@ -78,6 +78,9 @@ fn run(args: Args) -> mnist_cnn::Result<()> {
     let mut run: Checkpoint<LeNet5> = Checkpoint::start(&cfg);
     println!("{}\n", run.model.summary());
     train::fit(&mut run, &mnist.train, &mnist.test, &cfg, |_| {})?;
+    let seconds: f64 = run.history.epochs.iter().map(|e| e.seconds).sum();
+    let seen = mnist.train.len() * run.history.epochs.len();
+    println!("Training: {:.0} images/s ({seen} images in {seconds:.1} s)", seen as f64 / seconds);
     let eval = train::evaluate(&run.model, &mnist.test);
     println!("Test accuracy: {:.2}%  (loss {:.4}) on {} images", eval.accuracy * 100.0, eval.loss, mnist.test.len());
 

@@ -125,9 +125,8 @@ where
         let (x_g, w_g, b_g, y_g) = (x.ghost(), conv.weight.ghost(), conv.bias.ghost(), y.ghost());
         tape.add_backward_op(move |grads| {
             let gy = std::mem::take(&mut **grads.get_or_alloc_mut(&y_g)?);
-            let (k, wo, (h, w), plain) = (K, conv_geom.wo(), (H::SIZE, W::SIZE), conv_geom.is_plain());
-            let plane_out = conv_geom.ho() * wo;
-            let (kk, per_out) = (IN * K * K, out_len / OUT);
+            let plane_out = conv_geom.ho() * conv_geom.wo();
+            let kk = IN * K * K;
             let chunks = n.div_ceil(CHUNK);
             let gx_chunks: Vec<Option<&mut [f32]>> = if grad_input {
                 grads.get_or_alloc_mut(&x_g)?.chunks_mut(CHUNK * in_len).map(Some).collect()
@@ -166,31 +165,18 @@ where
                         }
                         let Some(gx) = gx.as_deref_mut() else { continue };
                         let gx = &mut gx[i * in_len..(i + 1) * in_len];
-                        for (q, &at) in arg.iter().enumerate() {
-                            if at == CUT {
-                                continue;
-                            }
-                            let (o, g) = (q / per_out, gy[q]);
-                            let at = at as usize - o * plane_out;
-                            let (r, c) = (at / wo, at % wo);
-                            for i in 0..IN {
-                                for ky in 0..k {
-                                    let wrow = ((o * IN + i) * k + ky) * k;
-                                    if plain {
-                                        let row = (i * h + r + ky) * w + c;
-                                        for kx in 0..k {
-                                            gx[row + kx] += g * ws[wrow + kx];
-                                        }
-                                    } else {
-                                        for kx in 0..k {
-                                            if let Some(p) = conv_geom.pixel(r, c, ky, kx) {
-                                                gx[i * h * w + p] += g * ws[wrow + kx];
-                                            }
-                                        }
-                                    }
+                        // Input gradient: the patch gradients W^T [IN*K*K, OUT] x gmaps [OUT, ho*wo],
+                        // each added back where its patch came from.
+                        if done {
+                            gmaps.clear();
+                            gmaps.resize(OUT * plane_out, 0.0);
+                            for (&at, &g) in arg.iter().zip(gy) {
+                                if at != CUT {
+                                    gmaps[at as usize] = g;
                                 }
                             }
                         }
+                        kernels::conv_backward_input(&conv_geom, &ws, &gmaps, gx);
                     }
                     (gw, gb)
                 })
