@@ -127,6 +127,9 @@ where
     L: Layer<InputShape, Out = (Const<CLASSES>,)>,
 {
     fn build(dev: &Cpu) -> Self {
+        // Every layer's width checks, at compile time (see `Layer::FITS`).
+        #[allow(clippy::let_unit_value)]
+        let () = L::FITS;
         Sequential { layers: BuildModule::build(dev) }
     }
 

@@ -129,7 +129,8 @@ impl<B: Dim, X: ConstDim, const I: usize, const O: usize, T: Tape<f32, Cpu>> Mod
     type Error = CpuError;
 
     fn try_forward(&self, x: Tensor<(B, X), f32, Cpu, T>) -> Result<Self::Output, CpuError> {
-        const { assert!(X::SIZE == I, "Dense<I, O>: I must equal the number of values coming in (after Flatten: channels x height x width)") };
+        #[allow(clippy::let_unit_value)]
+        let () = <Self as Layer<(X,)>>::FITS;
         let (batch, _) = *x.shape();
         let n = batch.size();
         // The forward product is split over threads from 64 rows on: at batch 32 the split cost
@@ -176,6 +177,7 @@ impl<B: Dim, X: ConstDim, const I: usize, const O: usize, T: Tape<f32, Cpu>> Mod
 
 impl<X: ConstDim, const I: usize, const O: usize> Layer<(X,)> for Dense<I, O, f32, Cpu> {
     type Out = (Const<O>,);
+    const FITS: () = assert!(X::SIZE == I, "Dense<I, O>: I must equal the number of values coming in (after Flatten: channels x height x width)");
     type Next<F: Flow<Shape = (X,)>> = Ready<Self::Out, F::Tape>;
 
     fn flow<F: Flow<Shape = (X,)>>(&self, x: F, ctx: &mut Ctx) -> Self::Next<F> {

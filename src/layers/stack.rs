@@ -240,6 +240,9 @@ where
 pub trait Layer<In: ImageShape>: TensorCollection<f32, Cpu, To<f32, Cpu> = Self> + Clone + std::fmt::Debug + Send + Sync + 'static {
     /// The shape of one example after this layer.
     type Out: ImageShape;
+    /// Evaluated when a network is built: a check the trait bounds cannot express (a Dense
+    /// layer's width against what comes in) fails here, at compile time.
+    const FITS: () = ();
     /// What flows out when `F` flows in.
     type Next<F: Flow<Shape = In>>: Flow<Shape = Self::Out, Tape = F::Tape>;
     /// The forward pass.
@@ -270,6 +273,7 @@ macro_rules! tuple_layer {
             $($l: Layer<$in, Out = $out>,)+
         {
             type Out = $last;
+            const FITS: () = { $(let () = <$l as Layer<$in>>::FITS;)+ };
             type Next<X: Flow<Shape = In>> = chain_next!(X; $([$l $in $out $i])+);
             fn flow<X: Flow<Shape = In>>(&self, x: X, ctx: &mut Ctx) -> Self::Next<X> {
                 $(let x = self.$i.flow(x, ctx);)+
