@@ -4,6 +4,7 @@ use dfdx::prelude::*;
 use super::dims::PoolOut;
 use super::kernels;
 use super::node::{Node, Op};
+use super::pool::{pool, Pooling};
 use super::stack::{out_shape, Ctx, Flow, Layer, Ready};
 
 /// Average pooling over `K`x`K` windows moved `S` pixels at a time (by default `S = K`): each
@@ -35,23 +36,7 @@ where
     fn try_forward(&self, x: Tensor<(B, C, H, W), f32, Cpu, T>) -> Result<Self::Output, CpuError> {
         let (batch, chan, _, _) = *x.shape();
         let geom = kernels::PoolGeom { planes: batch.size() * chan.size(), h: H::SIZE, w: W::SIZE, k: K, s: S };
-        let (x, mut tape) = x.split_tape();
-        let mut xs = vec![0.0; geom.planes * geom.h * geom.w];
-        x.copy_into(&mut xs);
-        let mut ys = vec![0.0; geom.output_len()];
-        kernels::avg_pool_forward(&geom, &xs, &mut ys);
-        let shape = (batch, chan, H::Output::default(), W::Output::default());
-        let y = x.device().tensor_from_vec(ys, shape);
-        if T::OWNS_TAPE {
-            let (x_g, y_g) = (x.ghost(), y.ghost());
-            tape.add_backward_op(move |grads| {
-                let gy = std::mem::take(&mut **grads.get_or_alloc_mut(&y_g)?);
-                kernels::avg_pool_backward(&geom, &gy, grads.get_or_alloc_mut(&x_g)?);
-                **grads.get_or_alloc_mut(&y_g)? = gy;
-                Ok(())
-            });
-        }
-        Ok(y.put_tape(tape))
+        Ok(pool(x, geom, (batch, chan, H::Output::default(), W::Output::default()), Pooling::Average))
     }
 }
 

@@ -756,45 +756,36 @@ pub(crate) fn max_pool_backward(argmax: &[u32], gy: &[f32], gx: &mut [f32]) {
     }
 }
 
-/// Each `k x k` window to its mean.
-pub(crate) fn avg_pool_forward(g: &PoolGeom, x: &[f32], y: &mut [f32]) {
-    let (ho, wo, k, s) = (g.ho(), g.wo(), g.k, g.s);
+/// Walks the pooling windows in output order: `f(output, row)` for each of a window's `k` rows,
+/// `row` being where its `k` pixels start in `x`.
+#[inline(always)]
+fn window_rows(g: &PoolGeom, mut f: impl FnMut(usize, usize)) {
     let plane_in = g.h * g.w;
-    let scale = 1.0 / (k * k) as f32;
     let mut n = 0;
     for p in 0..g.planes {
-        for r in 0..ho {
-            for c in 0..wo {
-                let mut sum = 0.0;
-                for dy in 0..k {
-                    let row = p * plane_in + (r * s + dy) * g.w + c * s;
-                    sum += x[row..row + k].iter().sum::<f32>();
+        for r in 0..g.ho() {
+            for c in 0..g.wo() {
+                for dy in 0..g.k {
+                    f(n, p * plane_in + (r * g.s + dy) * g.w + c * g.s);
                 }
-                y[n] = sum * scale;
                 n += 1;
             }
         }
     }
 }
 
+/// Each `k x k` window to its mean.
+pub(crate) fn avg_pool_forward(g: &PoolGeom, x: &[f32], y: &mut [f32]) {
+    let (k, scale) = (g.k, 1.0 / (g.k * g.k) as f32);
+    y.fill(0.0);
+    window_rows(g, |n, row| y[n] += x[row..row + k].iter().sum::<f32>());
+    y.iter_mut().for_each(|v| *v *= scale);
+}
+
 /// The gradient of a mean: each of the window's `k * k` inputs gets `1 / (k * k)` of it.
 pub(crate) fn avg_pool_backward(g: &PoolGeom, gy: &[f32], gx: &mut [f32]) {
-    let (ho, wo, k, s) = (g.ho(), g.wo(), g.k, g.s);
-    let plane_in = g.h * g.w;
-    let scale = 1.0 / (k * k) as f32;
-    let mut n = 0;
-    for p in 0..g.planes {
-        for r in 0..ho {
-            for c in 0..wo {
-                let share = gy[n] * scale;
-                for dy in 0..k {
-                    let row = p * plane_in + (r * s + dy) * g.w + c * s;
-                    gx[row..row + k].iter_mut().for_each(|v| *v += share);
-                }
-                n += 1;
-            }
-        }
-    }
+    let (k, scale) = (g.k, 1.0 / (g.k * g.k) as f32);
+    window_rows(g, |n, row| gx[row..row + k].iter_mut().for_each(|v| *v += gy[n] * scale));
 }
 
 #[cfg(test)]

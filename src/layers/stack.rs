@@ -126,26 +126,9 @@ fn pool_any<S: Pooled<K, ST>, const K: usize, const ST: usize, T: Tape<f32, Cpu>
     x: Tensor<S::Batched, f32, Cpu, T>,
 ) -> Tensor<<S::Out as ImageShape>::Batched, f32, Cpu, T> {
     let dims = x.shape().concrete();
-    let n = dims.as_ref()[0];
-    let (c, h, w) = (dims.as_ref()[1], dims.as_ref()[2], dims.as_ref()[3]);
-    let x = x.reshape_like(&(n, c, h, w));
+    let (n, c, h, w) = (dims.as_ref()[0], dims.as_ref()[1], dims.as_ref()[2], dims.as_ref()[3]);
     let geom = super::kernels::PoolGeom { planes: n * c, h, w, k: K, s: ST };
-    let (x, mut tape) = x.split_tape();
-    let mut xs = vec![0.0; x.shape().num_elements()];
-    x.copy_into(&mut xs);
-    let (mut ys, mut argmax) = (vec![0.0; geom.output_len()], vec![0u32; geom.output_len()]);
-    super::kernels::max_pool_forward(&geom, &xs, &mut ys, &mut argmax);
-    let y = x.device().tensor_from_vec(ys, <S::Out as ImageShape>::batched(n));
-    if T::OWNS_TAPE {
-        let (x_g, y_g) = (x.ghost(), y.ghost());
-        tape.add_backward_op(move |grads| {
-            let gy = std::mem::take(&mut **grads.get_or_alloc_mut(&y_g)?);
-            super::kernels::max_pool_backward(&argmax, &gy, grads.get_or_alloc_mut(&x_g)?);
-            **grads.get_or_alloc_mut(&y_g)? = gy;
-            Ok(())
-        });
-    }
-    y.put_tape(tape)
+    super::pool::pool(x, geom, <S::Out as ImageShape>::batched(n), super::pool::Pooling::Max)
 }
 
 /// A convolution whose output is not computed yet: if a (ReLU and a) max pooling follow, the
