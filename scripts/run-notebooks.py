@@ -63,7 +63,7 @@ for path in books:
         if "raises-exception" in tags:
             if not errors:
                 problems.append(f"cell {i} is expected to fail to compile, but it ran")
-            elif "5408" not in text and "Flat<32, 13, 13>" not in text:
+            elif not any(m in text for m in ("5408", "cannot take examples of shape", "Dense<I, O>: I must equal")):
                 problems.append(f"cell {i} failed, but not with the expected shape error: {text[:500]}")
         elif errors:
             problems.append(f"cell {i} failed: {text[:1500]}")

@@ -80,6 +80,6 @@ pub fn small_and_accurate(params: usize, accuracy: f64) -> Check {
     match (params < 100_000, accuracy >= 0.99) {
         (true, true) => Check::new(true, format!("{pct:.2}% with {} parameters.", crate::model::thousands(params))),
         (false, _) => Check::new(false, format!("{} parameters: fewer than 100,000, please. The Dense layer after Flatten holds most of them: pool once more, or use fewer filters before it.", crate::model::thousands(params))),
-        (true, false) => Check::new(false, format!("{pct:.2}% (the goal is 99%). A second Conv2D before the last pooling, or more epochs, usually gets there; in quick mode (2,000 images) 99% is out of reach.")),
+        (true, false) => Check::new(false, format!("{pct:.2}% (the goal is 99%). More filters in the second Conv2D, a BatchNorm2D after it, or more epochs usually get there; in quick mode (2,000 images) 99% is out of reach.")),
     }
 }
