@@ -261,8 +261,8 @@ fn checkpoints(dir: &Path) -> Result<Vec<PathBuf>> {
 pub fn load_checkpoint<N: Network>(dir: &Path, cfg: &FitConfig, train_len: usize) -> Result<Option<Checkpoint<N>>> {
     let Some(latest) = checkpoints(dir)?.pop() else { return Ok(None) };
     let (optimizer, meta) = Adam::load(&latest.join(OPTIMIZER_FILE))?;
-    let fresh = N::build(&model::device(cfg.seed));
-    for (key, want) in run_signature(&fresh, cfg, train_len) {
+    let mut model = N::build(&model::device(cfg.seed));
+    for (key, want) in run_signature(&model, cfg, train_len) {
         // Checkpoints from before a setting existed were made with its default; those from before
         // the architecture was recorded are checked by their tensors' names and shapes on loading.
         let have = match (meta.get(&key), key.as_str()) {
@@ -284,7 +284,7 @@ pub fn load_checkpoint<N: Network>(dir: &Path, cfg: &FitConfig, train_len: usize
         }
     }
     let history = History::load_csv(&latest.join(HISTORY_FILE))?;
-    let model = model::load_network(&latest.join(MODEL_FILE))?;
+    model::load_into(&mut model, &latest.join(MODEL_FILE))?;
     Ok(Some(Checkpoint { model, optimizer, history }))
 }
 

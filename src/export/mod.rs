@@ -33,16 +33,6 @@ pub fn write_tflite<N: Network>(model: &N, path: &Path) -> Result<()> {
     write_atomic(path, &tflite::model(&inference_nodes(model), &graph_name(path)))
 }
 
-/// The ONNX file's bytes.
-pub fn onnx_bytes<N: Network>(model: &N, name: &str) -> Vec<u8> {
-    onnx::model(&inference_nodes(model), name)
-}
-
-/// The TFLite file's bytes.
-pub fn tflite_bytes<N: Network>(model: &N, name: &str) -> Vec<u8> {
-    tflite::model(&inference_nodes(model), name)
-}
-
 /// The layers that compute something at inference.
 fn inference_nodes<N: Network>(model: &N) -> Vec<Node> {
     model.nodes().into_iter().filter(|n| !matches!(n.op, Op::Dropout { .. })).collect()

@@ -9,7 +9,7 @@ pub use dfdx::nn::modules::{ReLU, Sigmoid, Tanh};
 
 use super::dims::ImageShape;
 use super::node::{Node, Op};
-use super::stack::{Ctx, Flow, Layer, Ready};
+use super::stack::{out_shape, Ctx, Flow, Layer, Ready};
 
 impl<S: ImageShape> Layer<S> for ReLU {
     type Out = S;
@@ -20,7 +20,7 @@ impl<S: ImageShape> Layer<S> for ReLU {
     }
 
     fn nodes(&self, nodes: &mut Vec<Node>) {
-        nodes.push(Node { op: Op::ReLU, shape: S::default().concrete().into_iter().collect(), params: 0 });
+        nodes.push(Node { op: Op::ReLU, shape: out_shape::<S, Self>(), params: 0 });
     }
 }
 
@@ -37,7 +37,7 @@ macro_rules! elementwise {
             }
 
             fn nodes(&self, nodes: &mut Vec<Node>) {
-                nodes.push(Node { op: Op::$op, shape: S::default().concrete().into_iter().collect(), params: 0 });
+                nodes.push(Node { op: Op::$op, shape: out_shape::<S, Self>(), params: 0 });
             }
         }
     };

@@ -2,7 +2,7 @@
 use dfdx::prelude::*;
 use rand_distr::Uniform;
 
-use super::dims::{ConvOut, Padding, Valid};
+use super::dims::{ConvOut, ConvShape, Padding, Valid};
 use super::kernels;
 use super::node::{Node, Op};
 use super::stack::{out_shape, Ctx, Flow, Layer, PendingConv};
@@ -152,7 +152,7 @@ where
     H: ConvOut<K, S, P>,
     W: ConvOut<K, S, P>,
 {
-    type Out = (Const<OUT>, H::Output, W::Output);
+    type Out = ConvShape<OUT, H, W, K, S, P>;
     type Next<F: Flow<Shape = (Const<IN>, H, W)>> = PendingConv<IN, OUT, K, S, P, H, W, F::Tape>;
 
     fn flow<F: Flow<Shape = (Const<IN>, H, W)>>(&self, x: F, ctx: &mut Ctx) -> Self::Next<F> {

@@ -111,6 +111,3 @@ impl<C: ConstDim, H: ConstDim, W: ConstDim> ImageShape for (C, H, W) {
 /// into `OUT` channels.
 pub type ConvShape<const OUT: usize, H, W, const K: usize, const S: usize, P> =
     (Const<OUT>, <H as ConvOut<K, S, P>>::Output, <W as ConvOut<K, S, P>>::Output);
-
-/// A `(C, H, W)` shape after `K`x`K` pooling with stride `S`.
-pub type PoolShape<C, H, W, const K: usize, const S: usize> = (C, <H as PoolOut<K, S>>::Output, <W as PoolOut<K, S>>::Output);

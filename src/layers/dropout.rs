@@ -4,7 +4,7 @@ use rand::RngCore;
 
 use super::dims::ImageShape;
 use super::node::{Node, Op};
-use super::stack::{Ctx, Flow, Layer, Ready};
+use super::stack::{out_shape, Ctx, Flow, Layer, Ready};
 
 /// In training, each value is set to 0 with probability `PERCENT / 100` and the others are
 /// scaled by `100 / (100 - PERCENT)`, so the expected sum is unchanged; at inference the values
@@ -57,6 +57,6 @@ impl<const PERCENT: usize, S: ImageShape> Layer<S> for Dropout<PERCENT> {
     }
 
     fn nodes(&self, nodes: &mut Vec<Node>) {
-        nodes.push(Node { op: Op::Dropout { p: PERCENT as f32 / 100.0 }, shape: S::default().concrete().into_iter().collect(), params: 0 });
+        nodes.push(Node { op: Op::Dropout { p: PERCENT as f32 / 100.0 }, shape: out_shape::<S, Self>(), params: 0 });
     }
 }

@@ -10,7 +10,7 @@
 use dfdx::prelude::*;
 use rand::rngs::StdRng;
 
-use super::dims::{ConvOut, ImageShape, Padding, PoolOut};
+use super::dims::{ConvOut, ConvShape, ImageShape, Padding, PoolOut};
 use super::fused::{self, InputGradient};
 use super::node::Node;
 use super::Conv2D;
@@ -142,11 +142,8 @@ where
     /// The input still to convolve, and whether a ReLU follows.
     input: Option<(Ready<(Const<IN>, H, W), T>, bool)>,
     /// Or the output, computed at once (when every layer's output is being recorded).
-    done: Option<Ready<ConvOutShape<OUT, K, S, P, H, W>, T>>,
+    done: Option<Ready<ConvShape<OUT, H, W, K, S, P>, T>>,
 }
-
-type ConvOutShape<const OUT: usize, const K: usize, const S: usize, P, H, W> =
-    (Const<OUT>, <H as ConvOut<K, S, P>>::Output, <W as ConvOut<K, S, P>>::Output);
 
 impl<const IN: usize, const OUT: usize, const K: usize, const S: usize, P: Padding, H, W, T: Tape<f32, Cpu>>
     PendingConv<IN, OUT, K, S, P, H, W, T>
@@ -171,7 +168,7 @@ where
     H: ConvOut<K, S, P>,
     W: ConvOut<K, S, P>,
 {
-    type Shape = ConvOutShape<OUT, K, S, P, H, W>;
+    type Shape = ConvShape<OUT, H, W, K, S, P>;
     type Tape = T;
 
     fn ready(self) -> Ready<Self::Shape, T> {
