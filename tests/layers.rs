@@ -152,21 +152,19 @@ fn flatten_lays_channels_out_in_order() {
     assert_eq!(y.as_vec(), data);
 }
 
-/// The fused `Conv2D -> ReLU -> MaxPool2D` gives the numbers of the three layers run one after
-/// the other: outputs, and gradients for the weights, the bias and the input. 19 images, so
-/// that the batch is split into uneven parallel chunks.
-#[test]
-fn fused_conv_relu_pool_matches_the_three_layers() {
+/// One case of the test below: images of `$side` x `$side`, pooled to 5x5.
+macro_rules! fused_matches_layers { ($side:literal, $seed:literal) => {{
+    const S: usize = $side;
     use mnist_cnn::layers::{conv_relu_pool, InputGradient};
     const N: usize = 19;
-    let mut rng = StdRng::seed_from_u64(4);
-    let (x, w, b) = (random(N * 2 * 12 * 12, &mut rng), random(5 * 2 * 3 * 3, &mut rng), random(5, &mut rng));
+    let mut rng = StdRng::seed_from_u64($seed);
+    let (x, w, b) = (random(N * 2 * S * S, &mut rng), random(5 * 2 * 3 * 3, &mut rng), random(5, &mut rng));
     let r = random(N * 5 * 5 * 5, &mut rng);
     let dev: Cpu = Default::default();
     let mut conv: Conv2D<2, 5, 3> = dev.build_module::<mnist_cnn::layers::builder::Conv2D<2, 5, 3>, f32>();
     conv.weight.copy_from(&w);
     conv.bias.copy_from(&b);
-    let xt = dev.tensor_from_vec(x, (N, Const::<2>, Const::<12>, Const::<12>));
+    let xt = dev.tensor_from_vec(x, (N, Const::<2>, Const::<S>, Const::<S>));
     let rt = dev.tensor_from_vec(r, (N, Const::<5>, Const::<5>, Const::<5>));
 
     let layered = MaxPool2D::<2>.forward(conv.forward(xt.leaky_trace()).relu());
@@ -180,6 +178,16 @@ fn fused_conv_relu_pool_matches_the_three_layers() {
     close(&g2.get(&conv.weight).as_vec(), &g1.get(&conv.weight).as_vec(), 1e-5);
     close(&g2.get(&conv.bias).as_vec(), &g1.get(&conv.bias).as_vec(), 1e-5);
     close(&g2.get(&xt).as_vec(), &g1.get(&xt).as_vec(), 1e-5);
+}}}
+
+/// The fused `Conv2D -> ReLU -> MaxPool2D` gives the numbers of the three layers run one after
+/// the other: outputs, and gradients for the weights, the bias and the input. 19 images, so
+/// that the batch is split into uneven parallel chunks; 12x12 images (pooled 10x10 maps) and
+/// 13x13 ones (11x11 maps, whose last row and column the pooling leaves out).
+#[test]
+fn fused_conv_relu_pool_matches_the_three_layers() {
+    fused_matches_layers!(12, 4);
+    fused_matches_layers!(13, 5);
 }
 
 /// The same for a first layer (one input channel, no input gradient), which takes the direct

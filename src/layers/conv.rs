@@ -127,7 +127,7 @@ where
         self.bias.copy_into(&mut bs);
 
         let mut ys = vec![0.0; geom.output_len()];
-        kernels::conv_forward(&geom, &xs, &ws, &bs, &mut ys);
+        kernels::conv_forward(&geom, &xs, &ws, &bs, &mut ys, true);
         let shape = (batch, Const::<OUT>, H::Output::default(), W::Output::default());
         let y = x.device().tensor_from_vec(ys, shape);
 
@@ -135,9 +135,10 @@ where
             let (x_g, w_g, b_g, y_g) = (x.ghost(), self.weight.ghost(), self.bias.ghost(), y.ghost());
             tape.add_backward_op(move |grads| {
                 let gy = std::mem::take(&mut **grads.get_or_alloc_mut(&y_g)?);
-                kernels::conv_backward_weight(&geom, &xs, &gy, grads.get_or_alloc_mut(&w_g)?);
                 kernels::conv_backward_bias(&geom, &gy, grads.get_or_alloc_mut(&b_g)?);
-                kernels::conv_backward_input(&geom, &ws, &gy, grads.get_or_alloc_mut(&x_g)?);
+                let mut gx = std::mem::take(&mut **grads.get_or_alloc_mut(&x_g)?);
+                kernels::conv_backward(&geom, &xs, &ws, &gy, Some(grads.get_or_alloc_mut(&w_g)?), Some(&mut gx), true);
+                **grads.get_or_alloc_mut(&x_g)? = gx;
                 **grads.get_or_alloc_mut(&y_g)? = gy;
                 Ok(())
             });

@@ -75,9 +75,13 @@ where
     let grad_input = input_gradient == InputGradient::Compute;
     let (batch, _, _, _) = *x.shape();
     let conv_geom = Conv2D::<IN, OUT, K, S, Pad, f32, Cpu>::geometry(1, H::SIZE, W::SIZE);
-    let pool_geom = PoolGeom { planes: OUT, h: conv_geom.ho(), w: conv_geom.wo(), k: pk, s: ps };
     // The direct first-layer kernels: one input channel, stride 1, no padding, 2x2 pooling.
     let direct = IN == 1 && (pk, ps) == (2, 2) && K <= 3 && conv_geom.is_plain();
+    // Where the pooling leaves the last rows or columns out (11 rows, 2x2 windows), they are
+    // not computed (but the direct kernels take whole maps).
+    let pooled = PoolGeom { planes: OUT, h: conv_geom.ho(), w: conv_geom.wo(), k: pk, s: ps };
+    let conv_geom = if direct { conv_geom } else { conv_geom.cropped((pooled.ho() - 1) * ps + pk, (pooled.wo() - 1) * ps + pk) };
+    let pool_geom = PoolGeom { h: conv_geom.ho(), w: conv_geom.wo(), ..pooled };
     let (in_len, out_len) = (IN * H::SIZE * W::SIZE, pool_geom.output_len());
     let n = batch.size();
 
@@ -92,14 +96,18 @@ where
     let mut ys = vec![0.0; n * out_len];
     let mut argmax = vec![0u32; n * out_len];
     let chunk = |((y, arg), x): ((&mut [f32], &mut [u32]), &[f32])| {
-        let (mut maps, mut halves) = (Vec::new(), Vec::new());
-        for ((y, arg), x) in y.chunks_mut(out_len).zip(arg.chunks_mut(out_len)).zip(x.chunks(in_len)) {
-            if relu && direct && kernels::conv1_relu_pool2::<K>(&conv_geom, x, &ws, &bs, CUT, y, arg, &mut halves) {
-                continue;
-            }
-            maps.resize(conv_geom.output_len(), 0.0);
-            kernels::conv_forward(&conv_geom, x, &ws, &bs, &mut maps);
-            kernels::max_pool_forward(&pool_geom, &maps, y, arg);
+        let mut halves = Vec::new();
+        let mut pairs = y.chunks_mut(out_len).zip(arg.chunks_mut(out_len)).zip(x.chunks(in_len));
+        // The direct kernels decline (for all images alike) where they do not apply.
+        if relu && direct && pairs.all(|((y, arg), x)| kernels::conv1_relu_pool2::<K>(&conv_geom, x, &ws, &bs, CUT, y, arg, &mut halves)) {
+            return;
+        }
+        // The chunk's convolutions as matrix products of several images each, then the pooling.
+        let g = conv_geom.with_batch(x.len() / in_len);
+        let mut maps = vec![0.0; g.output_len()];
+        kernels::conv_forward(&g, x, &ws, &bs, &mut maps, false);
+        for ((y, arg), maps) in y.chunks_mut(out_len).zip(arg.chunks_mut(out_len)).zip(maps.chunks(conv_geom.output_len())) {
+            kernels::max_pool_forward(&pool_geom, maps, y, arg);
             if relu {
                 for (v, a) in y.iter_mut().zip(arg.iter_mut()) {
                     if *v <= 0.0 {
@@ -126,7 +134,6 @@ where
         tape.add_backward_op(move |grads| {
             let gy = std::mem::take(&mut **grads.get_or_alloc_mut(&y_g)?);
             let plane_out = conv_geom.ho() * conv_geom.wo();
-            let kk = IN * K * K;
             let chunks = n.div_ceil(CHUNK);
             let gx_chunks: Vec<Option<&mut [f32]>> = if grad_input {
                 grads.get_or_alloc_mut(&x_g)?.chunks_mut(CHUNK * in_len).map(Some).collect()
@@ -138,46 +145,36 @@ where
             let partials: Vec<(Vec<f32>, Vec<f32>)> = gx_chunks
                 .into_par_iter()
                 .enumerate()
-                .map(|(chunk, mut gx)| {
+                .map(|(chunk, gx)| {
                     let images = chunk * CHUNK..(n.min((chunk + 1) * CHUNK));
+                    let (gy, arg) = (&gy[images.start * out_len..images.end * out_len], &argmax[images.start * out_len..images.end * out_len]);
+                    let x = &xs[images.start * in_len..images.end * in_len];
                     let (mut gw, mut gb) = (vec![0.0f32; ws.len()], vec![0.0f32; OUT]);
-                    let (mut gmaps, mut cols) = (Vec::new(), Vec::new());
-                    for (i, b) in images.enumerate() {
-                        let (gy, arg) = (&gy[b * out_len..(b + 1) * out_len], &argmax[b * out_len..(b + 1) * out_len]);
-                        let x = &xs[b * in_len..(b + 1) * in_len];
+                    for (gy, arg) in gy.chunks(out_len).zip(arg.chunks(out_len)) {
                         kernels::pooled_bias_grad(gy, arg, CUT, &mut gb);
-                        // Weight gradient: directly from the winning positions (a single-channel
-                        // input), or as the matrix product gmaps [OUT, ho*wo] x im2col(x)^T
-                        // [ho*wo, IN*K*K], gmaps holding the pooled gradients at the positions that
-                        // won, zero elsewhere.
-                        let done = direct && kernels::conv1_pool2_weight_grad::<K>(&conv_geom, x, gy, arg, CUT, &mut gw, &mut cols);
-                        if !done {
-                            gmaps.clear();
-                            gmaps.resize(OUT * plane_out, 0.0);
-                            for (&at, &g) in arg.iter().zip(gy) {
-                                if at != CUT {
-                                    gmaps[at as usize] = g;
-                                }
-                            }
-                            cols.resize(kk * plane_out, 0.0);
-                            kernels::im2col(&conv_geom, x, &mut cols);
-                            kernels::matmul(OUT, plane_out, kk, &gmaps, &cols, true, &mut gw, true);
-                        }
-                        let Some(gx) = gx.as_deref_mut() else { continue };
-                        let gx = &mut gx[i * in_len..(i + 1) * in_len];
-                        // Input gradient: the patch gradients W^T [IN*K*K, OUT] x gmaps [OUT, ho*wo],
-                        // each added back where its patch came from.
-                        if done {
-                            gmaps.clear();
-                            gmaps.resize(OUT * plane_out, 0.0);
-                            for (&at, &g) in arg.iter().zip(gy) {
-                                if at != CUT {
-                                    gmaps[at as usize] = g;
-                                }
-                            }
-                        }
-                        kernels::conv_backward_input(&conv_geom, &ws, &gmaps, gx);
                     }
+                    // The weight gradient directly from the winning positions (a single-channel
+                    // input; the kernels decline for all images alike where they do not apply)...
+                    let mut scratch = Vec::new();
+                    let direct_done = direct
+                        && x.chunks(in_len).zip(gy.chunks(out_len)).zip(arg.chunks(out_len))
+                            .all(|((x, gy), arg)| kernels::conv1_pool2_weight_grad::<K>(&conv_geom, x, gy, arg, CUT, &mut gw, &mut scratch));
+                    if direct_done && gx.is_none() {
+                        return (gw, gb);
+                    }
+                    // ... or, with the input gradient, from the maps' gradients: the pooled
+                    // gradients at the positions that won their block and passed the ReLU, zero
+                    // elsewhere.
+                    let mut gmaps = vec![0.0; images.len() * plane_out * OUT];
+                    for ((gmaps, gy), arg) in gmaps.chunks_mut(OUT * plane_out).zip(gy.chunks(out_len)).zip(arg.chunks(out_len)) {
+                        for (&at, &g) in arg.iter().zip(gy) {
+                            if at != CUT {
+                                gmaps[at as usize] = g;
+                            }
+                        }
+                    }
+                    let g = conv_geom.with_batch(images.len());
+                    kernels::conv_backward(&g, x, &ws, &gmaps, (!direct_done).then_some(&mut gw[..]), gx, false);
                     (gw, gb)
                 })
                 .collect();
