@@ -1,15 +1,27 @@
-"""The draw-a-digit page in a real browser: start `mnist-cnn serve`, draw digits with the mouse
-on the canvas in headless Chromium (Debian's chromium and chromium-driver, driven by Selenium),
-and check that the page shows each digit as the prediction, then that Clear clears.
+"""The draw-a-digit page in a real browser (headless Chromium: Debian's chromium and
+chromium-driver, driven by Selenium):
+
+1. from `mnist-cnn serve`: draw digits with the mouse on the canvas and check that the page shows
+   each as the prediction; that its own reading (the network run in the page, nn.js) gives the
+   server's pixels and probabilities (within 1e-4) for the same drawing; that Clear clears;
+2. the network in the page on 1,000 test digits: the library's probabilities within 1e-4 (the
+   fixture `cargo test --test export` writes to target/export-check/);
+3. the page as a static folder (`mnist-cnn page`) from a plain web server with no /predict:
+   digits read on the device; then, the web server stopped, the page reloaded from its service
+   worker's copy still reads them (offline).
 
 Usage: browser-test.py [--screenshot PATH]
 """
 import argparse
 import math
 import pathlib
+import socket
 import subprocess
 import sys
 import tempfile
+import time
+
+import numpy as np
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -19,6 +31,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BINARY = ROOT / "target" / "release" / "mnist-cnn"
+CHECK = ROOT / "target" / "export-check"
 
 
 def ellipse(cx, cy, rx, ry, turns=1.0, start=0.0):
@@ -56,53 +69,176 @@ def settled(driver):
     return driver.execute_script("return document.getElementById('pad').dataset.busy") == "false"
 
 
+# The page's own reading of what is on the canvas, and the server's answer for the same drawing.
+AGAINST_SERVER = """
+const done = arguments[arguments.length - 1];
+const local = MnistCnn.prepare(ink.getImageData(0, 0, pad.width, pad.height).data, pad.width, pad.height);
+pad.toBlob(async png => {
+  const answer = await (await fetch("/predict", { method: "POST", body: png })).json();
+  const p = MnistCnn.probabilities(net, local);
+  done({ same_pixels: answer.pixels.every((v, i) => v === local[i]),
+         diff: Math.max(...p.map((v, i) => Math.abs(v - answer.probabilities[i]))) });
+}, "image/png");
+"""
+
+# The page's preparation against the server's on varied pictures: canvases of 40 to 440 pixels,
+# light and dark, grey paper, thin and thick strokes, small ink (scaled up) and large.
+PREPARE_CASES = """
+const done = arguments[arguments.length - 1];
+let seed = 12345;
+const rand = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+const results = [];
+(async () => {
+  for (let n = 0; n < 24; n++) {
+    const c = document.createElement("canvas");
+    c.width = 40 + Math.floor(rand() * 400); c.height = 40 + Math.floor(rand() * 400);
+    const g = c.getContext("2d");
+    const dark = rand() < 0.3, paper = dark ? Math.floor(rand() * 60) : 160 + Math.floor(rand() * 96);
+    const inkLevel = dark ? 180 + Math.floor(rand() * 76) : Math.floor(rand() * 90);
+    g.fillStyle = `rgb(${paper},${paper},${paper})`; g.fillRect(0, 0, c.width, c.height);
+    g.strokeStyle = `rgb(${inkLevel},${Math.max(0, inkLevel - 20)},${inkLevel})`;
+    g.lineWidth = 1 + rand() * Math.min(c.width, c.height) / 8; g.lineCap = "round";
+    const s = Math.min(c.width, c.height) * (0.1 + rand() * 0.8);
+    const x0 = rand() * (c.width - s), y0 = rand() * (c.height - s);
+    g.beginPath(); g.moveTo(x0 + rand() * s, y0 + rand() * s);
+    for (let k = 0; k < 4; k++) g.lineTo(x0 + rand() * s, y0 + rand() * s);
+    g.stroke();
+    const local = MnistCnn.prepare(g.getImageData(0, 0, c.width, c.height).data, c.width, c.height);
+    const png = await new Promise(r => c.toBlob(r, "image/png"));
+    const res = await fetch("/predict", { method: "POST", body: png });
+    const answer = await res.json();
+    const same = res.status === 422 ? local === null : local !== null && answer.pixels.every((v, i) => v === local[i]);
+    results.push({ size: [c.width, c.height], status: res.status, same });
+  }
+  done(results);
+})().catch(err => done([{ error: String(err), same: false, status: 0 }]));
+"""
+
+
+def browser():
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--window-size=1100,800", f"--user-data-dir={tempfile.mkdtemp()}"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+
+
+def draw_and_read(driver, digit):
+    """Clears, draws `digit`, waits for the page's answer; returns (shown, lit pixels)."""
+    pad = driver.find_element(By.ID, "pad")
+    shown = lambda: driver.find_element(By.ID, "digit").text
+    driver.find_element(By.ID, "clear").click()
+    assert shown() == "?", "Clear resets the prediction"
+    draw(driver, pad, DIGITS[digit])
+    WebDriverWait(driver, 10).until(lambda d: settled(d) and shown() != "?")
+    lit = driver.execute_script(
+        "const d = document.getElementById('seen').getContext('2d').getImageData(0, 0, 28, 28).data;"
+        "let n = 0; for (let i = 0; i < d.length; i += 4) n += d[i] > 0; return n;")
+    return shown(), lit
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--screenshot", type=pathlib.Path)
     args = parser.parse_args()
     server = subprocess.Popen([str(BINARY), "serve", "--port", "0"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    driver = None
+    driver, static = None, None
+    failures = []
     try:
         line = server.stdout.readline()
         if "http://" not in line:
             sys.exit(f"the server did not start: {line!r}")
         url = "http://" + line.split("http://")[1].split()[0]
-        options = webdriver.ChromeOptions()
-        options.binary_location = "/usr/bin/chromium"
-        for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                     "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                     "--disable-sync", "--window-size=1100,800", f"--user-data-dir={tempfile.mkdtemp()}"):
-            options.add_argument(flag)
-        driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+        driver = browser()
+
+        # 1. From `serve`: the page reads the drawing itself, as the server would.
         driver.get(url)
-        pad = driver.find_element(By.ID, "pad")
-        shown = lambda: driver.find_element(By.ID, "digit").text
-        failures = []
-        for digit, strokes in DIGITS.items():
-            driver.find_element(By.ID, "clear").click()
-            assert shown() == "?", "Clear resets the prediction"
-            draw(driver, pad, strokes)
-            WebDriverWait(driver, 10).until(lambda d: settled(d) and shown() != "?")
-            lit = driver.execute_script(
-                "const d = document.getElementById('seen').getContext('2d').getImageData(0, 0, 28, 28).data;"
-                "let n = 0; for (let i = 0; i < d.length; i += 4) n += d[i] > 0; return n;")
-            print(f"browser: drew {digit}, the page says {shown()} ({lit} of 784 pixels lit in the model's view)")
-            if shown() != str(digit):
-                failures.append(f"drew {digit}, the page says {shown()}")
+        WebDriverWait(driver, 10).until(lambda d: "this device" in d.find_element(By.ID, "mode").text)
+        for digit in DIGITS:
+            shown, lit = draw_and_read(driver, digit)
+            check = driver.execute_async_script(AGAINST_SERVER)
+            print(f"browser: drew {digit}, the page says {shown} ({lit} of 784 pixels lit in the model's view); "
+                  f"against the server: same pixels {check['same_pixels']}, probabilities within {check['diff']:.1e}")
+            if shown != str(digit):
+                failures.append(f"drew {digit}, the page says {shown}")
             if not 30 < lit < 400:
                 failures.append(f"drew {digit}: the 28x28 view has {lit} lit pixels")
+            if not check["same_pixels"] or check["diff"] > 1e-4:
+                failures.append(f"drew {digit}: the page's reading differs from the server's: {check}")
             if digit == 7 and args.screenshot:
                 args.screenshot.parent.mkdir(parents=True, exist_ok=True)
                 driver.save_screenshot(str(args.screenshot))
+
+        driver.set_script_timeout(120)
+        started = time.time()
+        cases = driver.execute_async_script(PREPARE_CASES)
+        print(f"browser: ({time.time() - started:.1f} s for the varied pictures)")
+        differ = [c for c in cases if not c["same"]]
+        print(f"browser: the page's preparation on {len(cases)} varied pictures: {len(cases) - len(differ)} give the "
+              f"server's 28x28 pixels exactly ({sum(c['status'] == 422 for c in cases)} of them blank for both)")
+        if differ:
+            failures.append(f"the page's preparation differs from the server's on {differ}")
+
+        # 2. The network in the page on test digits, against the library's probabilities.
+        images = np.fromfile(CHECK / "lesson.images.f32", dtype="<f4").reshape(-1, 784)
+        want = np.fromfile(CHECK / "lesson.probabilities.f32", dtype="<f4").reshape(-1, 10)
+        pixels = np.rint(images * 255).astype(int).tolist()
+        got = np.array(driver.execute_script("return arguments[0].map(p => MnistCnn.probabilities(net, p));", pixels))
+        diff = float(np.abs(got - want).max())
+        agree = int((got.argmax(1) == want.argmax(1)).sum())
+        print(f"browser: the page's network on {len(pixels)} test digits: largest difference from the library {diff:.1e}, "
+              f"{agree} of {len(pixels)} predictions the same")
+        if diff > 1e-4 or agree != len(pixels):
+            failures.append(f"the page's network differs from the library: {diff}, {agree} of {len(pixels)}")
         errors = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
         if errors:
             failures.append(f"console errors: {errors}")
+
+        # 3. The static folder, then offline.
+        site = tempfile.mkdtemp()
+        subprocess.run([str(BINARY), "page", "--out", site], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+        port = free_port()
+        static = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "-d", site],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        driver.get(f"http://127.0.0.1:{port}/")
+        WebDriverWait(driver, 10).until(lambda d: d.execute_script("return navigator.serviceWorker.controller !== null"))
+        shown, _ = draw_and_read(driver, 7)
+        print(f"browser: static folder, no server behind it: drew 7, the page says {shown}")
+        if shown != "7":
+            failures.append(f"static folder: drew 7, the page says {shown}")
+        static.kill()
+        static.wait()
+        static = None
+        driver.refresh()
+        WebDriverWait(driver, 10).until(lambda d: "this device" in d.find_element(By.ID, "mode").text)
+        shown, _ = draw_and_read(driver, 0)
+        print(f"browser: offline (web server stopped, page reloaded from the service worker): drew 0, the page says {shown}")
+        if shown != "0":
+            failures.append(f"offline: drew 0, the page says {shown}")
         if failures:
             sys.exit("browser test FAILED: " + "; ".join(failures))
-        print(f"browser: {len(DIGITS)} drawn digits read right")
+        print(f"browser: {len(DIGITS)} drawn digits read right, on the device as on the server; static and offline too")
     finally:
         if driver:
             driver.quit()
+        if static:
+            static.kill()
         server.kill()
         server.wait()
 

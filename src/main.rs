@@ -33,6 +33,8 @@ Commands:
   export     write the saved model as ONNX and TensorFlow Lite (next to it, or in --out)
   predict FILE...  the top 3 digits for each PNG or JPEG image
   serve      a local web page to draw a digit on and watch the model read it
+  page       write that page as a folder that reads digits on the device, with no server
+             (--out DIR, default target/page): any web server, or a phone once installed
 
 Flags:
   --network NAME      lesson (the lesson's CNN, the default) or better (two convolution
@@ -57,6 +59,11 @@ Flags:
   --out DIR           folder for export's files (default: the model's folder)
   --port N            port for serve (default 8080; 0 picks a free one)
   --host ADDR         address for serve (default 127.0.0.1: this computer only)
+  --lan               serve to the local network (phones on the same Wi-Fi): listens on
+                      every address and prints the one to open, with a QR code
+  --max-connections N connections serve answers at once (default 512; more get a 503
+                      asking them to retry)
+  --client-timeout S  seconds a request may take to arrive (default 20; then a 408)
   -h, --help          this help
 
 Quick runs (--limit, --dry-run) write to target/quick/ unless --model, --history,
@@ -96,8 +103,7 @@ struct Args {
     /// Images for `predict`.
     files: Vec<PathBuf>,
     out: Option<PathBuf>,
-    host: String,
-    port: u16,
+    serve: serve::Options,
     /// The two networks' histories and the chart that compares them, when the paths are the defaults.
     comparison: Option<(PathBuf, PathBuf, PathBuf)>,
 }
@@ -110,7 +116,7 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Option<Args>> {
     let (mut limit, mut resume, mut dry_run) = (None, false, false);
     let mut dataset = data::Dataset::Mnist;
     let (mut data_dir, mut model, mut history, mut reports, mut checkpoints) = (None, None, None, None, None);
-    let (mut files, mut out, mut host, mut port) = (Vec::new(), None, "127.0.0.1".to_string(), 8080u16);
+    let (mut files, mut out, mut serving) = (Vec::new(), None, serve::Options::default());
     while let Some(arg) = argv.next() {
         let mut value = |name: &str| argv.next().ok_or_else(|| usage(format!("{name} needs a value")));
         fn number<T: std::str::FromStr>(name: &str, v: String) -> Result<T> {
@@ -148,8 +154,22 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Option<Args>> {
             "--reports" => reports = Some(PathBuf::from(value("--reports")?)),
             "--checkpoints" => checkpoints = Some(PathBuf::from(value("--checkpoints")?)),
             "--out" => out = Some(PathBuf::from(value("--out")?)),
-            "--host" => host = value("--host")?,
-            "--port" => port = number("--port", value("--port")?)?,
+            "--host" => serving.host = value("--host")?,
+            "--port" => serving.port = number("--port", value("--port")?)?,
+            "--lan" => serving.lan = true,
+            "--max-connections" => {
+                serving.limits.max_connections = number("--max-connections", value("--max-connections")?)?;
+                if serving.limits.max_connections == 0 {
+                    return Err(usage("--max-connections must be at least 1".into()));
+                }
+            }
+            "--client-timeout" => {
+                let seconds: u64 = number("--client-timeout", value("--client-timeout")?)?;
+                if seconds == 0 {
+                    return Err(usage("--client-timeout must be at least 1 second".into()));
+                }
+                serving.limits.client_timeout = std::time::Duration::from_secs(seconds);
+            }
             c if !c.starts_with('-') && command.is_none() => command = Some(c.to_string()),
             f if !f.starts_with('-') && command.as_deref() == Some("predict") => files.push(PathBuf::from(f)),
             other => return Err(usage(format!("unknown argument `{other}`"))),
@@ -188,7 +208,7 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Option<Args>> {
         (reports_root.join("history.csv"), reports_root.join("better/history.csv"), reports_root.join("comparison.png"))
     });
     let command = command.unwrap_or_else(|| "all".into());
-    if !["all", "train", "evaluate", "report", "summary", "export", "predict", "serve"].contains(&command.as_str()) {
+    if !["all", "train", "evaluate", "report", "summary", "export", "predict", "serve", "page"].contains(&command.as_str()) {
         return Err(usage(format!("unknown command `{command}`")));
     }
     if command == "predict" && files.is_empty() {
@@ -207,8 +227,7 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Option<Args>> {
         reports: reports.unwrap_or_else(|| base.join("reports").join(&sub)),
         files,
         out,
-        host,
-        port,
+        serve: serving,
         comparison,
     }))
 }
@@ -324,7 +343,15 @@ fn run<N: Network>(args: Args) -> Result<()> {
         "predict" => predict_files::<N>(&args)?,
         "serve" => {
             let m: N = model::load_network(&args.model)?;
-            serve::serve(&m, &format!("{}:{}", args.host, args.port))?;
+            serve::serve(&m, &args.serve)?;
+        }
+        "page" => {
+            let m: N = model::load_network(&args.model)?;
+            let dir = args.out.clone().unwrap_or_else(|| PathBuf::from("target/page"));
+            let files = serve::write_site(&m, &dir)?;
+            println!("Wrote the draw-a-digit page to {} ({} files, the network included).", dir.display(), files.len());
+            println!("Serve the folder from any web server, for example `python3 -m http.server -d {}`;", dir.display());
+            println!("from https (or localhost) a phone can install it and read digits offline.");
         }
         "train" => train::<N>(&args, &load_data(&args)?)?,
         _ => {

@@ -1,23 +1,106 @@
-//! `serve`: a local web page where you draw a digit and watch the model read it as you draw.
+//! `serve`: a web page where you draw a digit and watch the model read it as you draw, for
+//! one computer or (with `--lan`) a whole classroom of phones.
 //!
 //! The page (`serve/page.html`, one file, no scripts from elsewhere) sends the drawing as a PNG
 //! to `POST /predict`; the server prepares it exactly as `predict` prepares a file (see
 //! [`crate::predict::prepare`]) and answers with the 28x28 image the model saw and its ten
-//! probabilities. Every bad request gets a 4xx status and a JSON `{"error": ...}`.
-use std::io::Read;
+//! probabilities. Every bad request gets a 4xx status and a JSON `{"error": ...}`. The HTTP
+//! side, built so that one slow client never holds up the others, is in [`http`].
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::sync::{Condvar, Mutex};
 
 use serde_json::json;
 
 use crate::error::{Error, Result};
 use crate::model::Network;
-use crate::predict;
+use crate::{export, fsutil, predict};
+
+pub mod http;
+
+pub use http::Limits;
 
 /// The page, compiled into the binary.
 pub const PAGE: &str = include_str!("serve/page.html");
 
+/// The page's copy of the library's inference (preparation and network), in JavaScript.
+pub const NN_JS: &str = include_str!("serve/nn.js");
+
+/// The service worker that lets the page work offline.
+pub const SERVICE_WORKER: &str = include_str!("serve/sw.js");
+
+/// The web app manifest that lets a phone install the page on its home screen.
+pub const MANIFEST: &str = include_str!("serve/manifest.webmanifest");
+
 /// The largest request body accepted: a 280x280 drawing is a few kilobytes; a photo of a digit
 /// fits too.
 pub const MAX_BODY: usize = 4 * 1024 * 1024;
+
+/// The files of the page for one network: what `serve` answers `GET` with, and what
+/// [`write_site`] writes as a folder that any web server (or none, once installed) can serve.
+pub struct Site {
+    /// `(path, content type, bytes)`; `""` is the page itself.
+    pub files: Vec<(&'static str, &'static str, Vec<u8>)>,
+}
+
+impl Site {
+    pub fn of<N: Network>(model: &N) -> Site {
+        let files = vec![
+            ("", "text/html; charset=utf-8", PAGE.as_bytes().to_vec()),
+            ("nn.js", "text/javascript; charset=utf-8", NN_JS.as_bytes().to_vec()),
+            ("sw.js", "text/javascript; charset=utf-8", SERVICE_WORKER.as_bytes().to_vec()),
+            ("manifest.webmanifest", "application/manifest+json", MANIFEST.as_bytes().to_vec()),
+            ("model.web", "application/octet-stream", export::web_bytes(model)),
+            ("icon-192.png", "image/png", icon(192)),
+            ("icon-512.png", "image/png", icon(512)),
+        ];
+        Site { files }
+    }
+
+    fn get(&self, path: &str) -> Option<Reply> {
+        let name = path.strip_prefix('/')?;
+        let name = if name == "index.html" { "" } else { name };
+        self.files.iter().find(|(n, ..)| *n == name).map(|(_, content_type, body)| Reply { status: 200, content_type, body: body.clone() })
+    }
+}
+
+/// Writes the page for `model` as a folder (`index.html`, its script, service worker,
+/// manifest, icons and network): served from any web server, it reads digits on the device.
+pub fn write_site<N: Network>(model: &N, dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut written = Vec::new();
+    for (name, _, bytes) in Site::of(model).files {
+        let path = dir.join(if name.is_empty() { "index.html" } else { name });
+        fsutil::write_atomic(&path, &bytes)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// The app's icon: a white 7 on black, `side` pixels square, as PNG.
+fn icon(side: u32) -> Vec<u8> {
+    let stroke = [(0.27f32, 0.25f32), (0.73, 0.25), (0.45, 0.8)];
+    let pen = 0.07;
+    let pixels: Vec<u8> = (0..side * side)
+        .map(|i| {
+            let (x, y) = (((i % side) as f32 + 0.5) / side as f32, ((i / side) as f32 + 0.5) / side as f32);
+            let d = stroke
+                .windows(2)
+                .map(|s| {
+                    let ((ax, ay), (bx, by)) = (s[0], s[1]);
+                    let t = (((x - ax) * (bx - ax) + (y - ay) * (by - ay)) / ((bx - ax).powi(2) + (by - ay).powi(2))).clamp(0.0, 1.0);
+                    ((x - ax - t * (bx - ax)).powi(2) + (y - ay - t * (by - ay)).powi(2)).sqrt()
+                })
+                .fold(f32::INFINITY, f32::min);
+            // A soft edge a pixel wide.
+            (((pen - d) * side as f32 + 0.5).clamp(0.0, 1.0) * 255.0).round() as u8
+        })
+        .collect();
+    predict::png(&pixels, side, side)
+}
+
+/// Pixels above which an image waits its turn to be decoded (see [`serve_on`]).
+const LARGE_IMAGE: u64 = 1 << 22;
 
 /// An HTTP answer.
 #[derive(Debug)]
@@ -32,21 +115,23 @@ impl Reply {
         Reply { status, content_type: "application/json", body: value.to_string().into_bytes() }
     }
 
-    fn error(status: u16, message: impl Into<String>) -> Reply {
+    pub(crate) fn error(status: u16, message: impl Into<String>) -> Reply {
         Reply::json(status, json!({ "error": message.into() }))
     }
 }
 
 /// The answer to one request. `body` is `None` when it was larger than [`MAX_BODY`].
-pub fn respond<N: Network>(model: &N, method: &str, path: &str, body: Option<&[u8]>) -> Reply {
+pub fn respond<N: Network>(model: &N, site: &Site, method: &str, path: &str, body: Option<&[u8]>) -> Reply {
     let path = path.split('?').next().unwrap_or("");
+    if let ("GET", Some(reply)) = (method, site.get(path)) {
+        return reply;
+    }
     match (method, path) {
-        ("GET", "/") => Reply { status: 200, content_type: "text/html; charset=utf-8", body: PAGE.as_bytes().to_vec() },
         ("POST", "/predict") => match body {
             None => Reply::error(413, format!("the image is larger than {} MB", MAX_BODY / (1024 * 1024))),
             Some(bytes) => predict_json(model, bytes),
         },
-        (_, "/" | "/predict") => Reply::error(405, format!("{method} is not allowed here: GET / for the page, POST /predict with an image")),
+        (_, "/" | "/index.html" | "/predict") => Reply::error(405, format!("{method} is not allowed here: GET / for the page, POST /predict with an image")),
         _ => Reply::error(404, format!("there is no {path} here: GET / for the page, POST /predict with an image")),
     }
 }
@@ -63,42 +148,129 @@ fn predict_json<N: Network>(model: &N, bytes: &[u8]) -> Reply {
     }
 }
 
-/// Serves the page on `addr` (for example `127.0.0.1:8080`; port 0 picks a free one) until the
-/// process is stopped. Prints the address to open.
-pub fn serve<N: Network>(model: &N, addr: &str) -> Result<()> {
-    let server = tiny_http::Server::http(addr).map_err(|e| {
-        Error::Usage(format!("cannot listen on {addr}: {e}. If the port is in use, pick another with --port."))
-    })?;
-    println!("Serving the draw-a-digit page on http://{}/ (Ctrl-C to stop)", server.server_addr());
-    for mut request in server.incoming_requests() {
-        let body = read_body(&mut request);
-        let reply = respond(model, request.method().as_str(), request.url(), body.as_deref());
-        let header = tiny_http::Header::from_bytes("Content-Type", reply.content_type).expect("a valid header");
-        let response = tiny_http::Response::from_data(reply.body).with_status_code(reply.status).with_header(header);
-        if let Err(e) = request.respond(response) {
-            eprintln!("could not answer a request: {e}");
-        }
-    }
-    Ok(())
+/// Where and how to serve.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The address to listen on (`127.0.0.1`: this computer only).
+    pub host: String,
+    /// The port (0 picks a free one).
+    pub port: u16,
+    /// Listen on every network of this computer, and print the address (and a QR code) that
+    /// phones on the same network open.
+    pub lan: bool,
+    pub limits: Limits,
 }
 
-/// The request's body, or `None` if it is (or claims to be) larger than [`MAX_BODY`].
-fn read_body(request: &mut tiny_http::Request) -> Option<Vec<u8>> {
-    if request.body_length().is_some_and(|n| n > MAX_BODY) {
-        return None;
+impl Default for Options {
+    fn default() -> Self {
+        Options { host: "127.0.0.1".into(), port: 8080, lan: false, limits: Limits::default() }
     }
-    let mut body = Vec::new();
-    match request.as_reader().take(MAX_BODY as u64 + 1).read_to_end(&mut body) {
-        Ok(_) if body.len() <= MAX_BODY => Some(body),
-        Ok(_) => {
-            // A body without a length (chunked) that turned out too large: read (and drop) up to
-            // as much again of what the client is still sending, so that it can finish and read
-            // the 413 (closing on unread data resets the connection, and a client still writing
-            // sees a broken pipe). A declared length over the cap is refused above, and tiny_http
-            // itself reads the rest of such a body.
-            let _ = std::io::copy(&mut request.as_reader().take(MAX_BODY as u64), &mut std::io::sink());
-            None
+}
+
+/// Serves the page until the process is stopped. Prints the address to open first.
+pub fn serve<N: Network + Sync>(model: &N, options: &Options) -> Result<()> {
+    let host = if options.lan { "0.0.0.0" } else { options.host.as_str() };
+    let addr = format!("{host}:{}", options.port);
+    let listener = TcpListener::bind(&addr).map_err(|e| {
+        Error::Usage(format!("cannot listen on {addr}: {e}. If the port is in use, pick another with --port."))
+    })?;
+    let bound = listener.local_addr().map_err(|e| Error::Usage(format!("cannot listen on {addr}: {e}")))?;
+    let local = if bound.ip().is_unspecified() { SocketAddr::new(Ipv4Addr::LOCALHOST.into(), bound.port()) } else { bound };
+    // What is printed is for the person at the terminal: if nobody reads it (a closed pipe),
+    // the server serves on.
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "Serving the draw-a-digit page on http://{local}/ (Ctrl-C to stop)");
+    if options.lan {
+        match lan_address() {
+            Some(ip) => {
+                let url = format!("http://{}/", SocketAddr::new(ip, bound.port()));
+                let _ = writeln!(out, "Phones and computers on the same network open {url}, or scan:\n{}", qr(&url));
+            }
+            None => drop(writeln!(
+                out,
+                "No network found to share it on: connect this computer to the classroom's Wi-Fi, or find its address \
+                 (`ip addr`, `ipconfig`) and open http://ADDRESS:{}/ on the phones.",
+                bound.port()
+            )),
         }
-        Err(_) => Some(Vec::new()), // a broken upload: answered as an empty (bad) image
+    } else if bound.ip().is_loopback() {
+        let _ = writeln!(out, "Only this computer can open it: `serve --lan` lets phones on the same network in.");
+    }
+    let limits = &options.limits;
+    let _ = writeln!(
+        out,
+        "Up to {} connections at once (more are asked to retry); a request must arrive within {} s.",
+        limits.max_connections,
+        limits.client_timeout.as_secs()
+    );
+    serve_on(listener, model, limits).map_err(|e| Error::Usage(format!("serving on {addr} stopped: {e}")))
+}
+
+/// Serves the page on `listener` (bound already) until the process ends, printing nothing.
+pub fn serve_on<N: Network + Sync>(listener: TcpListener, model: &N, limits: &Limits) -> std::io::Result<()> {
+    // Large images (a photo: up to 8192x8192 pixels, a quarter of a gigabyte decoded) are
+    // decoded a few at a time, as many as there are cores, so that memory stays bounded
+    // whatever clients send; drawings, a few hundred pixels on a side, need no turn.
+    let permits = Permits::new(std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let site = Site::of(model);
+    let handler = |method: &str, path: &str, body: Option<&[u8]>| {
+        let large = body.and_then(predict::dimensions).is_some_and(|(w, h)| w as u64 * h as u64 > LARGE_IMAGE);
+        let _turn = large.then(|| permits.take());
+        respond(model, &site, method, path, body)
+    };
+    http::run(listener, limits, &handler)
+}
+
+/// This computer's address on its local network: the one its traffic to the outside would
+/// leave from (no packet is sent).
+fn lan_address() -> Option<IpAddr> {
+    let socket = UdpSocket::bind("0.0.0.0:0").ok()?;
+    ["192.168.0.1:9", "10.0.0.1:9", "172.16.0.1:9", "8.8.8.8:9"].iter().find_map(|target| {
+        socket.connect(target).ok()?;
+        let ip = socket.local_addr().ok()?.ip();
+        (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+    })
+}
+
+/// A QR code of `text` for a terminal: two rows of modules per line of text.
+fn qr(text: &str) -> String {
+    match qrcode::QrCode::new(text.as_bytes()) {
+        Ok(code) => code
+            .render::<qrcode::render::unicode::Dense1x2>()
+            .dark_color(qrcode::render::unicode::Dense1x2::Light)
+            .light_color(qrcode::render::unicode::Dense1x2::Dark)
+            .quiet_zone(true)
+            .build(),
+        Err(e) => format!("(no QR code: {e})"),
+    }
+}
+
+/// A counting semaphore: at most `n` holders at once.
+struct Permits {
+    free: Mutex<usize>,
+    freed: Condvar,
+}
+
+struct Permit<'a>(&'a Permits);
+
+impl Permits {
+    fn new(n: usize) -> Self {
+        Permits { free: Mutex::new(n.max(1)), freed: Condvar::new() }
+    }
+
+    fn take(&self) -> Permit<'_> {
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        while *free == 0 {
+            free = self.freed.wait(free).unwrap_or_else(|e| e.into_inner());
+        }
+        *free -= 1;
+        Permit(self)
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.0.freed.notify_one();
     }
 }

@@ -1,9 +1,11 @@
 //! `serve`: the real binary on a free port, asked over real HTTP; bad requests get a 4xx with a
-//! JSON error and the server keeps serving.
+//! JSON error and the server keeps serving; stalled clients hold up no one, a full server asks
+//! newcomers to retry, and a hundred clients drawing at once all get the library's answers.
 mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use common::*;
 use image::ImageOutputFormat::Png;
@@ -22,14 +24,22 @@ impl Drop for Server {
 }
 
 fn start() -> Server {
+    start_with(&[])
+}
+
+fn start_with(flags: &[&str]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_mnist-cnn"))
         .args(["serve", "--port", "0"])
+        .args(flags)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    out.read_line(&mut line).unwrap();
+    // The rest of what it prints, read so that it never fills the pipe.
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
     let addr = line.split("http://").nth(1).and_then(|s| s.split('/').next()).unwrap_or_else(|| panic!("no address in {line:?}")).to_string();
     Server { child, addr }
 }
@@ -76,6 +86,48 @@ fn the_page_and_a_prediction() {
     // The same preparation as `predict`.
     let expected = mnist_cnn::predict::decode_digit(&encode(&draw(7, &d), Png), "x").unwrap();
     assert!(pixels.iter().zip(&expected).all(|(a, &b)| a.as_u64() == Some(b as u64)));
+}
+
+/// What the page needs to read digits on the device and to be installed: its script, the
+/// network (the library's own export, byte for byte), the service worker, the manifest and its
+/// icons; and `page` writes the same files as a folder.
+#[test]
+fn the_page_can_run_the_network_itself_and_be_installed() {
+    let server = start();
+    let get = |path: &str| {
+        let mut s = connect(&server);
+        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut reader = BufReader::new(s);
+        read_answer_bytes(&mut reader)
+    };
+    let model = lesson_model();
+    let web = mnist_cnn::export::web_bytes(&model);
+    assert_eq!(get("/model.web"), (200, web.clone()));
+    assert!(web.starts_with(b"MNISTWEB"));
+    let (status, js) = get("/nn.js");
+    assert_eq!(status, 200);
+    assert!(String::from_utf8(js).unwrap().contains("function prepare("));
+    let (status, manifest) = get("/manifest.webmanifest");
+    assert_eq!(status, 200);
+    let manifest: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+    for icon in manifest["icons"].as_array().unwrap() {
+        let (status, png) = get(&format!("/{}", icon["src"].as_str().unwrap()));
+        assert_eq!(status, 200);
+        let img = image::load_from_memory(&png).unwrap();
+        let side: u32 = icon["sizes"].as_str().unwrap().split('x').next().unwrap().parse().unwrap();
+        assert_eq!((img.width(), img.height()), (side, side));
+    }
+    assert_eq!(get("/sw.js").0, 200);
+    assert_eq!(get("/index.html"), get("/"));
+
+    let dir = temp_dir("page");
+    let out = cli(&["page", "--out", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(dir.join("model.web")).unwrap(), web);
+    assert_eq!(std::fs::read(dir.join("index.html")).unwrap(), get("/").1);
+    for name in ["nn.js", "sw.js", "manifest.webmanifest", "icon-192.png", "icon-512.png"] {
+        assert_eq!(std::fs::read(dir.join(name)).unwrap(), get(&format!("/{name}")).1, "{name}");
+    }
 }
 
 #[test]
@@ -125,4 +177,161 @@ fn a_port_in_use_or_a_missing_model_is_a_clear_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("pick another with --port"));
     let out = cli(&["serve", "--port", "0", "--model", "no/such/model.safetensors"]);
     assert_clean_failure(&out, "no/such/model.safetensors does not exist");
+}
+
+/// A connection that waits for its answer at most 5 s (a test fails rather than hangs).
+fn connect(server: &Server) -> TcpStream {
+    let s = TcpStream::connect(&server.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s
+}
+
+/// Reads one answer from a kept-alive connection: (status, body).
+fn read_answer(r: &mut BufReader<TcpStream>) -> (u16, String) {
+    let (status, body) = read_answer_bytes(r);
+    (status, String::from_utf8(body).unwrap())
+}
+
+fn read_answer_bytes(r: &mut BufReader<TcpStream>) -> (u16, Vec<u8>) {
+    let mut head = String::new();
+    let mut line = String::new();
+    while line != "\r\n" {
+        line.clear();
+        if r.read_line(&mut line).unwrap_or_else(|e| panic!("no answer ({e}); so far: {head:?}")) == 0 {
+            panic!("the connection closed; so far: {head:?}");
+        }
+        head.push_str(&line);
+    }
+    let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+        .expect("a Content-Length");
+    let mut body = vec![0; length];
+    r.read_exact(&mut body).unwrap();
+    (status, body)
+}
+
+/// Requests that never finish arriving (a phone on a weak Wi-Fi): headers cut short, a body
+/// cut short, nothing at all.
+fn stall(server: &Server, n: usize) -> Vec<TcpStream> {
+    (0..n)
+        .map(|i| {
+            let mut s = connect(server);
+            let part: &[u8] = match i % 3 {
+                0 => b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Le",
+                1 => b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n\x89PNG",
+                _ => b"",
+            };
+            s.write_all(part).unwrap();
+            s
+        })
+        .collect()
+}
+
+#[test]
+fn stalled_clients_hold_up_no_one() {
+    let server = start();
+    let stalled = stall(&server, 200);
+    let d = Drawing { size: (280, 280), place: (80.0, 30.0, 120.0, 220.0), pen: 18.0, ink: [0, 0, 0], paper: [255, 255, 255] };
+    let png = encode(&draw(7, &d), Png);
+    for _ in 0..10 {
+        assert_eq!(request(&server, "GET", "/", b"").0, 200);
+        let (status, body) = request(&server, "POST", "/predict", &png);
+        assert_eq!((status, json(&body)["digit"].as_u64()), (200, Some(7)), "{body}");
+    }
+    drop(stalled);
+
+    // A client that trickles its headers a byte at a time is cut off at the deadline (408).
+    let server = start_with(&["--client-timeout", "1"]);
+    let mut s = connect(&server);
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    s.write_all(b"GET / HTTP/1.1\r\n").unwrap();
+    for b in b"Host: a-very-slow-phone".iter().cycle() {
+        std::thread::sleep(Duration::from_millis(100));
+        if s.write_all(&[*b]).is_err() || started.elapsed() > Duration::from_secs(5) {
+            break;
+        }
+        s.set_nonblocking(true).unwrap();
+        let got = s.read_to_end(&mut answer);
+        s.set_nonblocking(false).unwrap();
+        if matches!(got, Ok(_)) || !answer.is_empty() {
+            break;
+        }
+    }
+    let _ = s.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("took too long to arrive"), "{answer}");
+}
+
+#[test]
+fn a_full_server_asks_newcomers_to_retry_and_serves_them_once_there_is_room() {
+    let server = start_with(&["--max-connections", "4"]);
+    let stalled = stall(&server, 4);
+    std::thread::sleep(Duration::from_millis(200)); // all four accepted
+    let (status, body) = request(&server, "GET", "/", b"");
+    assert_eq!(status, 503, "{body}");
+    assert!(json(&body)["error"].as_str().unwrap().contains("busy"), "{body}");
+    drop(stalled);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (status, _) = request(&server, "GET", "/", b"");
+        if status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still refused after the stalled clients left: {status}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A class drawing at once: 100 clients, each keeping its connection and sending drawings one
+/// after another, get every answer, each the library's own prediction for that drawing; and
+/// the server's memory stays bounded.
+#[test]
+fn a_hundred_clients_drawing_at_once_all_get_the_librarys_answers() {
+    let server = start();
+    let model = lesson_model();
+    let drawings: Vec<(Vec<u8>, Vec<f32>)> = (0..20)
+        .map(|i| {
+            let x = 40.0 + 8.0 * (i % 5) as f32;
+            let d = Drawing { size: (280, 280), place: (x, 30.0, 110.0 + 4.0 * (i % 3) as f32, 220.0), pen: 14.0 + (i % 4) as f32 * 3.0, ink: [0, 0, 0], paper: [255, 255, 255] };
+            let png = encode(&draw(i % 10, &d), Png);
+            let p = mnist_cnn::predict::probabilities(&model, &mnist_cnn::predict::decode_digit(&png, "x").unwrap());
+            (png, p.to_vec())
+        })
+        .collect();
+    let drawings = &drawings;
+    std::thread::scope(|scope| {
+        let clients: Vec<_> = (0..100)
+            .map(|c| {
+                let server = &server;
+                scope.spawn(move || {
+                    let s = connect(server);
+                    let mut reader = BufReader::new(s.try_clone().unwrap());
+                    let mut writer = s;
+                    for k in 0..5 {
+                        let (png, want) = &drawings[(c * 7 + k) % drawings.len()];
+                        let head = format!("POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: {}\r\n\r\n", png.len());
+                        writer.write_all(head.as_bytes()).unwrap();
+                        writer.write_all(png).unwrap();
+                        let (status, body) = read_answer(&mut reader);
+                        assert_eq!(status, 200, "client {c}, drawing {k}: {body}");
+                        let got: Vec<f32> = json(&body)["probabilities"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+                        assert_eq!(&got, want, "client {c}, drawing {k}");
+                    }
+                })
+            })
+            .collect();
+        for c in clients {
+            c.join().unwrap();
+        }
+    });
+    // Peak memory of the server process (Linux): the bodies held at once are capped at 64 MB
+    // and the images decoded at once at one per core; a server that kept what it read, or
+    // started unbounded work, would pass this.
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap();
+    let peak_kb: u64 = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok()).unwrap();
+    assert!(peak_kb < 300 * 1024, "peak memory {peak_kb} kB");
 }

@@ -22,6 +22,7 @@ use crate::model::Network;
 
 mod onnx;
 mod tflite;
+pub mod web;
 
 /// The ONNX file of `model`, written atomically.
 pub fn write_onnx<N: Network>(model: &N, path: &Path) -> Result<()> {
@@ -31,6 +32,16 @@ pub fn write_onnx<N: Network>(model: &N, path: &Path) -> Result<()> {
 /// The TFLite file of `model`, written atomically.
 pub fn write_tflite<N: Network>(model: &N, path: &Path) -> Result<()> {
     write_atomic(path, &tflite::model(&inference_nodes(model), &graph_name(path)))
+}
+
+/// The file a web page runs `model` from ([`web`]), written atomically.
+pub fn write_web<N: Network>(model: &N, path: &Path) -> Result<()> {
+    write_atomic(path, &web_bytes(model))
+}
+
+/// The bytes of [`write_web`]'s file.
+pub fn web_bytes<N: Network>(model: &N) -> Vec<u8> {
+    web::model(&inference_nodes(model))
 }
 
 /// The layers that compute something at inference.

@@ -1,0 +1,209 @@
+// The draw-a-digit page's own copy of the library's inference, so that it needs no server:
+//  - `prepare`: the library's preparation of a drawing (src/predict.rs: grey levels, light on
+//    dark, contrast, crop, scale to fit 20x20 with image's Triangle filter, centre of mass),
+//    step for step in 32-bit floats (Math.fround), so that it gives the library's 28x28 pixels;
+//  - `load` and `probabilities`: a network exported by `mnist-cnn export` as its `.web` file
+//    (layers as JSON, weights as float32; src/export/web.rs), run layer by layer.
+"use strict";
+const MnistCnn = (() => {
+  const f = Math.fround;
+  // Rust's round(): halves away from zero (Math.round sends -2.5 to -2).
+  const round = x => Math.sign(x) * Math.round(Math.abs(x));
+  const clamp = (x, lo, hi) => Math.min(Math.max(x, lo), hi);
+
+  // ---- The preparation (src/predict.rs, `prepare`) ----
+
+  // image's resize with its Triangle filter (imageops::sample, 0.24): rows first into floats,
+  // then columns, rounded to 0..255.
+  function weights(len, newLen) {
+    const ratio = f(len / newLen), sratio = ratio < 1 ? 1 : ratio, support = sratio;
+    const out = [];
+    for (let o = 0; o < newLen; o++) {
+      let input = f(f(o + 0.5) * ratio);
+      const left = clamp(Math.floor(f(input - support)), 0, len - 1);
+      const right = clamp(Math.ceil(f(input + support)), left + 1, len);
+      input = f(input - 0.5);
+      const ws = [];
+      let sum = 0;
+      for (let i = left; i < right; i++) {
+        const x = Math.abs(f(f(i - input) / sratio));
+        const w = x < 1 ? f(1 - x) : 0;
+        ws.push(w);
+        sum = f(sum + w);
+      }
+      out.push({ left, ws: ws.map(w => f(w / sum)) });
+    }
+    return out;
+  }
+  function resize(src, w, h, nw, nh) {
+    if (nw === w && nh === h) return Uint8Array.from(src);
+    const tmp = new Float32Array(w * nh);
+    weights(h, nh).forEach(({ left, ws }, y) => {
+      for (let x = 0; x < w; x++) {
+        let t = 0;
+        ws.forEach((wt, i) => { t = f(t + f(src[(left + i) * w + x] * wt)); });
+        tmp[y * w + x] = t;
+      }
+    });
+    const out = new Uint8Array(nw * nh);
+    weights(w, nw).forEach(({ left, ws }, x) => {
+      for (let y = 0; y < nh; y++) {
+        let t = 0;
+        ws.forEach((wt, i) => { t = f(t + f(tmp[y * w + left + i] * wt)); });
+        out[y * nw + x] = round(clamp(t, 0, 255));
+      }
+    });
+    return out;
+  }
+
+  // RGBA pixels (a canvas's ImageData) to the 28x28 digit the model is given, white on black,
+  // or null when there is no ink.
+  function prepare(rgba, w, h) {
+    const grey = new Uint8Array(w * h);
+    const [cr, cg, cb] = [f(0.299), f(0.587), f(0.114)];
+    for (let i = 0; i < w * h; i++) {
+      const [r, g, b, a] = [rgba[4 * i], rgba[4 * i + 1], rgba[4 * i + 2], rgba[4 * i + 3]];
+      const luma = f(f(f(cr * r) + f(cg * g)) + f(cb * b));
+      const alpha = f(a / 255);
+      grey[i] = clamp(round(f(f(alpha * luma) + f(f(1 - alpha) * 255))), 0, 255);
+    }
+    const border = [];
+    for (let x = 0; x < w; x++) border.push(grey[x], grey[(h - 1) * w + x]);
+    for (let y = 0; y < h; y++) border.push(grey[y * w], grey[y * w + w - 1]);
+    border.sort((a, b) => a - b);
+    let background = border[border.length >> 1];
+    if (background > 127) for (let i = 0; i < grey.length; i++) grey[i] = 255 - grey[i];
+    background = Math.min(background, 255 - background);
+    let peak = 0;
+    for (const v of grey) peak = Math.max(peak, v);
+    if (peak - background < 32) return null;
+    const range = peak - background, cut = f(0.15);
+    let x0 = w, y0 = h, x1 = -1, y1 = -1;
+    for (let i = 0; i < grey.length; i++) {
+      const v = clamp(f(f(grey[i] - background) / range), 0, 1);
+      grey[i] = v < cut ? 0 : round(f(v * 255));
+      if (grey[i] > 0) {
+        const x = i % w, y = (i - x) / w;
+        x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y);
+      }
+    }
+    if (x1 < 0) return null;
+    const [iw, ih] = [x1 - x0 + 1, y1 - y0 + 1];
+    const ink = new Uint8Array(iw * ih);
+    for (let y = 0; y < ih; y++) ink.set(grey.subarray((y0 + y) * w + x0, (y0 + y) * w + x0 + iw), y * iw);
+    const scale = f(20 / Math.max(iw, ih));
+    const [sw, sh] = [clamp(round(f(iw * scale)), 1, 20), clamp(round(f(ih * scale)), 1, 20)];
+    const small = resize(ink, iw, ih, sw, sh);
+    let top = 1;
+    for (const v of small) top = Math.max(top, v);
+    for (let i = 0; i < small.length; i++) small[i] = round(f(f(small[i] * 255) / top));
+    // Centre of mass to the centre of 28x28 (in doubles, as the library).
+    let mass = 0, mx = 0, my = 0;
+    for (let y = 0; y < sh; y++) for (let x = 0; x < sw; x++) {
+      const v = small[y * sw + x];
+      mass += v; mx += v * x; my += v * y;
+    }
+    const place = (com, len) => clamp(round(13.5 - com), 0, 28 - len);
+    const [ox, oy] = [place(mx / Math.max(mass, 1), sw), place(my / Math.max(mass, 1), sh)];
+    const out = new Uint8Array(784);
+    for (let y = 0; y < sh; y++) for (let x = 0; x < sw; x++) out[(y + oy) * 28 + x + ox] = small[y * sw + x];
+    return out;
+  }
+
+  // ---- The network (src/export/web.rs) ----
+
+  function parse(buffer) {
+    const magic = new TextDecoder().decode(new Uint8Array(buffer, 0, 8));
+    if (magic !== "MNISTWEB") throw new Error("this is not a network exported by mnist-cnn (no MNISTWEB header)");
+    const length = new DataView(buffer).getUint32(8, true);
+    const head = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 12, length)));
+    if (head.format !== 1) throw new Error(`network format ${head.format}: this page reads format 1`);
+    const all = new Float32Array(buffer.slice(12 + length));
+    const tensor = ([at, n]) => all.subarray(at, at + n);
+    const layers = head.layers.map(l => {
+      const layer = { ...l };
+      for (const k of ["weight", "bias", "scale", "mean", "var"]) if (l[k]) layer[k] = tensor(l[k]);
+      return layer;
+    });
+    return { input: head.input, layers };
+  }
+
+  async function load(url) {
+    const res = await fetch(url);
+    if (!res.ok) throw new Error(`${url}: the server answered ${res.status}`);
+    return parse(await res.arrayBuffer());
+  }
+
+  // One layer on one example: `x` holds `shape` (channels first) values.
+  function apply(l, x, [c, h, w]) {
+    const [oc, oh, ow] = l.shape.length === 3 ? l.shape : [l.shape[0], 1, 1];
+    switch (l.op) {
+      case "Conv2D": {
+        const y = new Float32Array(oc * oh * ow), [pt, pl] = l.pads, k = l.k;
+        for (let o = 0; o < oc; o++) for (let r = 0; r < oh; r++) for (let q = 0; q < ow; q++) {
+          let s = l.bias[o];
+          for (let i = 0; i < c; i++) for (let ky = 0; ky < k; ky++) {
+            const yy = r * l.stride + ky - pt;
+            if (yy < 0 || yy >= h) continue;
+            for (let kx = 0; kx < k; kx++) {
+              const xx = q * l.stride + kx - pl;
+              if (xx >= 0 && xx < w) s += l.weight[((o * c + i) * k + ky) * k + kx] * x[(i * h + yy) * w + xx];
+            }
+          }
+          y[(o * oh + r) * ow + q] = s;
+        }
+        return y;
+      }
+      case "MaxPool2D": case "AvgPool2D": {
+        const y = new Float32Array(oc * oh * ow), k = l.k, max = l.op === "MaxPool2D";
+        for (let p = 0; p < oc; p++) for (let r = 0; r < oh; r++) for (let q = 0; q < ow; q++) {
+          let v = max ? -Infinity : 0;
+          for (let ky = 0; ky < k; ky++) for (let kx = 0; kx < k; kx++) {
+            const e = x[(p * h + r * l.stride + ky) * w + q * l.stride + kx];
+            v = max ? Math.max(v, e) : v + e;
+          }
+          y[(p * oh + r) * ow + q] = max ? v : v / (k * k);
+        }
+        return y;
+      }
+      case "Dense": {
+        const y = new Float32Array(l.out);
+        for (let o = 0; o < l.out; o++) {
+          let s = l.bias[o];
+          const row = o * l.inp;
+          for (let i = 0; i < l.inp; i++) s += l.weight[row + i] * x[i];
+          y[o] = s;
+        }
+        return y;
+      }
+      case "BatchNorm2D": {
+        const y = new Float32Array(x.length), plane = h * w;
+        for (let i = 0; i < x.length; i++) {
+          const ch = Math.floor(i / plane);
+          y[i] = (x[i] - l.mean[ch]) / Math.sqrt(l.var[ch] + l.epsilon) * l.scale[ch] + l.bias[ch];
+        }
+        return y;
+      }
+      case "ReLU": return x.map(v => Math.max(v, 0));
+      case "Sigmoid": return x.map(v => 1 / (1 + Math.exp(-v)));
+      case "Tanh": return x.map(Math.tanh);
+      case "Flatten": case "Dropout": return x;
+      default: throw new Error(`this page cannot run a ${l.op} layer`);
+    }
+  }
+
+  // The network's ten probabilities (the softmax of its scores) for a 28x28 digit of 0-255 pixels.
+  function probabilities(net, pixels) {
+    let x = Float32Array.from(pixels, p => p / 255), shape = net.input;
+    for (const l of net.layers) {
+      x = apply(l, x, shape);
+      shape = l.shape.length === 3 ? l.shape : [l.shape[0], 1, 1];
+    }
+    const top = Math.max(...x);
+    const e = Array.from(x, v => Math.exp(v - top));
+    const sum = e.reduce((a, b) => a + b, 0);
+    return e.map(v => v / sum);
+  }
+
+  return { prepare, load, parse, probabilities };
+})();
