@@ -424,3 +424,49 @@ fn check_idx(gz: &Path, bytes: &[u8], magic: u32) -> Result<usize> {
     }
     Ok(n)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// Random and mutated IDX files: each is read (its length then matches its count) or
+    /// refused with a reason, never a panic.
+    #[test]
+    fn any_idx_bytes_are_read_or_refused_without_a_panic() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let mut images = [IMAGES_MAGIC, 2, 28, 28].iter().flat_map(|w| w.to_be_bytes()).collect::<Vec<u8>>();
+        images.extend((0..2 * PIXELS).map(|i| i as u8));
+        let mut labels = [LABELS_MAGIC, 3].iter().flat_map(|w| w.to_be_bytes()).collect::<Vec<u8>>();
+        labels.extend([7, 2, 1]);
+        let (mut read, mut refused) = (0, 0);
+        for i in 0..20_000 {
+            let (seed, magic, header, per) = if i % 2 == 0 { (&images, IMAGES_MAGIC, 16, PIXELS) } else { (&labels, LABELS_MAGIC, 8, 1) };
+            let mut bytes = seed.clone();
+            for _ in 0..rng.gen_range(1..4) {
+                let at = rng.gen_range(0..bytes.len().min(24));
+                match rng.gen_range(0..4) {
+                    0 => bytes[at] = rng.gen(),
+                    1 => bytes.truncate(rng.gen_range(0..=bytes.len())),
+                    2 => bytes.extend((0..rng.gen_range(1..900)).map(|_| rng.gen::<u8>())),
+                    _ if bytes.len() >= 8 => bytes[4..8].copy_from_slice(&rng.gen::<u32>().to_be_bytes()),
+                    _ => {}
+                }
+                if bytes.is_empty() {
+                    break;
+                }
+            }
+            match check_idx(Path::new("x.gz"), &bytes, magic) {
+                Ok(n) => {
+                    assert_eq!(bytes.len(), header + n * per);
+                    read += 1;
+                }
+                Err(e) => {
+                    assert!(e.to_string().contains("x.gz"), "{e}");
+                    refused += 1;
+                }
+            }
+        }
+        assert!(read > 0 && refused > 0, "{read} read, {refused} refused");
+    }
+}

@@ -238,13 +238,18 @@ pub fn load_network<N: Network>(path: &Path) -> Result<N> {
 
 /// Loads the weights in `path` into `model` (all of them or, on error, none).
 pub fn load_into<M: TensorCollection<f32, Cpu>>(model: &mut M, path: &Path) -> Result<()> {
+    let bytes = fsutil::read(path, "Train a model first with `mnist-cnn train` (or point --model at one).")?;
+    load_bytes_into(model, &bytes, path)
+}
+
+/// [`load_into`] from the file's bytes (`path` names it in errors).
+pub fn load_bytes_into<M: TensorCollection<f32, Cpu>>(model: &mut M, bytes: &[u8], path: &Path) -> Result<()> {
     let bad = |problem: String| Error::BadModel {
         path: path.to_path_buf(),
         problem,
         fix: "Train a model with `mnist-cnn train`, or point --model at a file that it saved.".into(),
     };
-    let bytes = fsutil::read(path, "Train a model first with `mnist-cnn train` (or point --model at one).")?;
-    let file = SafeTensors::deserialize(&bytes)
+    let file = SafeTensors::deserialize(bytes)
         .map_err(|e| bad(format!("is not a safetensors model file ({e:?}); it may be truncated or corrupt")))?;
     let mut staged = Vec::new();
     let mut reader = Reader { file: &file, staged: &mut staged, problem: None };

@@ -89,3 +89,54 @@ fn missing_model_file_says_to_train_first() {
     let out = cli(&["evaluate", "--model", "/no/such/model.safetensors"]);
     assert_clean_failure(&out, "mnist-cnn train");
 }
+
+/// Random and mutated model files (the header most, where the structure is): each is loaded
+/// or refused with a reason, never a panic; and a refused file leaves the model as it was.
+#[test]
+fn any_model_bytes_are_loaded_or_refused_without_a_panic() {
+    use rand::{Rng, SeedableRng};
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/lesson.safetensors");
+    let good = std::fs::read(&path).unwrap();
+    let header = 8 + u64::from_le_bytes(good[..8].try_into().unwrap()) as usize;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+    let mut m = model::build(&model::device(1));
+    let before = m.layers.0 .0.weight.as_vec();
+    let (mut loaded, mut refused) = (0, 0);
+    for _ in 0..2_000 {
+        let mut bytes = good.clone();
+        for _ in 0..rng.gen_range(1..4) {
+            match rng.gen_range(0..5) {
+                0 => {
+                    let at = rng.gen_range(0..header);
+                    bytes[at] = rng.gen();
+                }
+                1 => {
+                    let at = rng.gen_range(0..header);
+                    let tokens = b"{}[]\":,0123456789.e-FUI";
+                    bytes[at] = tokens[rng.gen_range(0..tokens.len())];
+                }
+                2 => bytes.truncate(rng.gen_range(0..bytes.len())),
+                3 => bytes[..8].copy_from_slice(&rng.gen_range(0..header as u64 * 2).to_le_bytes()),
+                _ => {
+                    let at = rng.gen_range(header..bytes.len());
+                    bytes[at] = rng.gen();
+                }
+            }
+            if bytes.len() < 8 {
+                break;
+            }
+        }
+        match model::load_bytes_into(&mut m, &bytes, &path) {
+            Ok(()) => {
+                loaded += 1;
+                m = model::build(&model::device(1));
+            }
+            Err(e) => {
+                assert!(matches!(e, Error::BadModel { .. }), "{e}");
+                assert_eq!(m.layers.0 .0.weight.as_vec(), before, "a refused file changed the model");
+                refused += 1;
+            }
+        }
+    }
+    assert!(loaded > 0 && refused > 0, "{loaded} loaded, {refused} refused");
+}

@@ -135,3 +135,50 @@ fn predict_command_prints_the_top_three_and_fails_cleanly_on_bad_files() {
     let out = cli(&["predict"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Random and mutated images (PNG and JPEG of a drawn digit, with bytes changed, cut short,
+/// added, or their stated size made huge): each is read as a digit or refused with a reason,
+/// never a panic, and none takes more memory than the image limits allow.
+#[test]
+fn any_image_bytes_are_read_or_refused_without_a_panic() {
+    use rand::{Rng, SeedableRng};
+    let d = Drawing { size: (120, 120), place: (30.0, 10.0, 60.0, 100.0), pen: 9.0, ink: [0, 0, 0], paper: [255, 255, 255] };
+    let seeds = [encode(&draw(4, &d), Png), encode(&draw(4, &d), Jpeg(90))];
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    let (mut read, mut refused) = (0, 0);
+    for i in 0..3_000 {
+        let mut bytes = seeds[i % 2].clone();
+        for _ in 0..rng.gen_range(1..4) {
+            let at = rng.gen_range(0..bytes.len());
+            match rng.gen_range(0..5) {
+                0 => bytes[at] = rng.gen(),
+                1 => bytes.truncate(at),
+                2 => bytes.splice(at..at, (0..rng.gen_range(1..64)).map(|_| rng.gen::<u8>())).for_each(drop),
+                // The size in the header: PNG's IHDR at 16..24, a JPEG's SOF0 wherever it is.
+                3 if i % 2 == 0 && bytes.len() > 24 => bytes[16..24].copy_from_slice(&[0, rng.gen(), rng.gen(), rng.gen(), 0, rng.gen(), rng.gen(), rng.gen()]),
+                _ => {
+                    if let Some(sof) = bytes.windows(2).position(|w| w == [0xFF, 0xC0]) {
+                        if sof + 9 < bytes.len() {
+                            bytes[sof + 5..sof + 9].copy_from_slice(&[rng.gen(), rng.gen(), rng.gen(), rng.gen()]);
+                        }
+                    }
+                }
+            }
+            if bytes.is_empty() {
+                break;
+            }
+        }
+        match predict::decode_digit(&bytes, "fuzzed") {
+            Ok(pixels) => {
+                assert_eq!(pixels.len(), 784);
+                read += 1;
+            }
+            Err(e) => {
+                assert!(matches!(e, Error::BadImage { .. } | Error::NoDigit { .. }), "{e}");
+                assert!(e.to_string().contains("fuzzed"), "{e}");
+                refused += 1;
+            }
+        }
+    }
+    assert!(read > 0 && refused > 0, "{read} read, {refused} refused");
+}
