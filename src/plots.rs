@@ -74,7 +74,38 @@ fn centered(size: u32) -> TextStyle<'static> {
     font(size).pos(Pos::new(HPos::Center, VPos::Center))
 }
 
+/// Draws `n` centred on `at`, each glyph placed by the font's own metrics (its advance and
+/// left side bearing, from ab_glyph): plotters places each glyph by its drawn box, which spaced
+/// some numbers unevenly ("1131" drawn as "11 31").
+fn number(area: &Area, n: impl std::fmt::Display, at: (i32, i32), size: u32, color: &RGBColor) -> Result<(), String> {
+    use ab_glyph::{Font, ScaleFont};
+    let face = ab_glyph::FontRef::try_from_slice(FONT).map_err(err)?;
+    // plotters' size is the font's height from descender to ascender, as ab_glyph's scale.
+    let scaled = face.as_scaled(ab_glyph::PxScale::from(size as f32));
+    let text = n.to_string();
+    let width: f32 = text.chars().map(|c| scaled.h_advance(face.glyph_id(c))).sum();
+    let style = font(size).color(color).pos(Pos::new(HPos::Left, VPos::Center));
+    let mut pen = at.0 as f32 - width / 2.0;
+    for ch in text.chars() {
+        let id = face.glyph_id(ch);
+        let x = (pen + scaled.h_side_bearing(id)).round() as i32;
+        area.draw(&Text::new(ch.to_string(), (x, at.1), style.clone())).map_err(err)?;
+        pen += scaled.h_advance(id);
+    }
+    Ok(())
+}
+
+/// Shades of one colour for counts: white for 0, `full` for `max`.
+fn shade(n: f32, max: f32, full: RGBColor) -> RGBColor {
+    let t = (n / max.max(1.0)).clamp(0.0, 1.0);
+    let mix = |c: u8| (255.0 - (255.0 - c as f32) * t).round() as u8;
+    RGBColor(mix(full.0), mix(full.1), mix(full.2))
+}
+
 const BLUE: RGBColor = RGBColor(31, 119, 180);
+/// The confusion matrix's two scales.
+const RIGHT: RGBColor = RGBColor(35, 139, 69);
+const WRONG: RGBColor = RGBColor(230, 85, 13);
 const ORANGE: RGBColor = RGBColor(255, 127, 14);
 const GREEN_DARK: RGBColor = RGBColor(44, 160, 44);
 
@@ -209,29 +240,26 @@ pub fn digits_grid(split: &Split, rows: usize, cols: usize) -> Picture {
     })
 }
 
-/// One image beside the 28x28 matrix of its 0-255 pixel values: what the computer sees.
-/// `label` names what it shows.
+/// The 28x28 matrix of an image's 0-255 pixel values, each cell in its own grey: what the
+/// computer sees. `label` names what it shows. Numbers large enough to read on a projector.
 pub fn pixel_matrix(pixels: &[u8], label: &str) -> Picture {
     assert_eq!(pixels.len(), PIXELS, "an MNIST image has 784 pixels");
-    let cell = 30;
-    let big = 10;
-    let left = SIDE as i32 * big;
-    let (w, h) = (left + 60 + SIDE as i32 * cell + 20, SIDE as i32 * cell + 90);
+    let cell = 42;
+    let (w, h) = (SIDE as i32 * cell + 40, SIDE as i32 * cell + 110);
     canvas(w as u32, h as u32, |root| {
-        root.draw(&Text::new(format!("\"{label}\" as the computer sees it: 28 x 28 numbers from 0 (black) to 255 (white)"), (w / 2, 28), centered(22))).map_err(err)?;
-        let top = 65;
-        draw_digit(root, (20, top + (SIDE as i32 * cell - left) / 2), pixels, big)?;
-        let x0 = left + 60;
+        root.draw(&Text::new(format!("\"{label}\" as the computer sees it: 28 x 28 numbers"), (w / 2, 30), centered(30))).map_err(err)?;
+        root.draw(&Text::new("from 0 (black) to 255 (white), each cell in its own grey", (w / 2, 68), centered(24))).map_err(err)?;
+        let (x0, top) = (20, 95);
         for (i, &p) in pixels.iter().enumerate() {
             let (x, y) = (x0 + (i % SIDE) as i32 * cell, top + (i / SIDE) as i32 * cell);
             root.draw(&Rectangle::new([(x, y), (x + cell, y + cell)], grey(p as f32 / 255.0).filled())).map_err(err)?;
             root.draw(&Rectangle::new([(x, y), (x + cell, y + cell)], RGBColor(200, 200, 200))).map_err(err)?;
             let ink = match p {
-                0 => RGBColor(90, 90, 90),
+                0 => RGBColor(110, 110, 110),
                 1..=127 => WHITE,
                 _ => BLACK,
             };
-            root.draw(&Text::new(p.to_string(), (x + cell / 2, y + cell / 2), centered(11).color(&ink))).map_err(err)?;
+            number(root, p, (x + cell / 2, y + cell / 2), 17, &ink)?;
         }
         Ok(())
     })
@@ -270,10 +298,12 @@ pub fn pooling_illustration(pixels: &[u8]) -> Picture {
     let grid: Vec<f32> = POOL_EXAMPLE.iter().flatten().copied().collect();
     let pooled = max_pool_2x2::<4>(&grid);
     let response = filter_response(pixels, VERTICAL_EDGE);
-    let response_pooled = max_pool_2x2::<26>(&response);
+    // As the network does it: ReLU (negatives to 0), then pooling.
+    let rectified: Vec<f32> = response.iter().map(|v| v.max(0.0)).collect();
+    let response_pooled = max_pool_2x2::<26>(&rectified);
     let max_abs = response.iter().fold(0.0f32, |m, v| m.max(v.abs()));
     let block = [RGBColor(198, 219, 239), RGBColor(253, 208, 162), RGBColor(199, 233, 192), RGBColor(218, 218, 235)];
-    let (w, h) = (1000, 760);
+    let (w, h) = (1000, 780);
     canvas(w, h, |root| {
         root.draw(&Text::new("Max pooling (2x2): keep the highest value of each 2x2 block", (w as i32 / 2, 26), centered(24))).map_err(err)?;
         // Top: the numbers.
@@ -304,7 +334,7 @@ pub fn pooling_illustration(pixels: &[u8]) -> Picture {
         root.draw(&Text::new("2 x 2 output", (px + cell, gy + 4 * cell + 20), centered(16))).map_err(err)?;
         // Bottom: a real digit.
         let top = 420;
-        let panels: [(&str, i32); 3] = [("digit (28 x 28)", 8), ("vertical-edge filter (26 x 26)", 8), ("after 2x2 max pooling (13 x 13)", 16)];
+        let panels: [(&str, i32); 3] = [("digit (28 x 28)", 8), ("vertical-edge filter (26 x 26)", 8), ("ReLU, then 2x2 max pooling (13 x 13)", 16)];
         for (k, (title, cell)) in panels.iter().enumerate() {
             let x0 = 40 + k as i32 * 320;
             root.draw(&Text::new(*title, (x0 + 112, top - 20), centered(16))).map_err(err)?;
@@ -315,7 +345,8 @@ pub fn pooling_illustration(pixels: &[u8]) -> Picture {
             }
         }
         root.draw(&Text::new("filter [[1, 0, -1], [1, 0, -1], [1, 0, -1]]: red on the right edge of a stroke, blue on its left edge", (w as i32 / 2, top + 250), centered(14))).map_err(err)?;
-        root.draw(&Text::new("max pooling keeps the highest (reddest) value of each 2x2 block: half the size, the strongest edges kept", (w as i32 / 2, top + 275), centered(14))).map_err(err)?;
+        root.draw(&Text::new("ReLU turns the negative (blue) values to 0 (white); pooling keeps the highest value of each 2x2 block:", (w as i32 / 2, top + 275), centered(14))).map_err(err)?;
+        root.draw(&Text::new("half the size, the strongest right-hand edges kept", (w as i32 / 2, top + 297), centered(14))).map_err(err)?;
         Ok(())
     })
 }
@@ -438,15 +469,17 @@ pub fn prediction_bars(split: &Split, probabilities: &[[f32; 10]], count: usize)
     })
 }
 
-/// The confusion matrix: row = true digit, column = predicted digit, each cell its count on a
-/// colour scale (the diagonal holds the correct answers), with each digit's accuracy on the right.
+/// The confusion matrix: row = true digit, column = predicted digit, each cell its count; the
+/// diagonal (read right) in shades of green, the mistakes in shades of orange (scaled to the
+/// largest mistake, which would vanish beside the diagonal's thousands), each digit's accuracy
+/// on the right. Not red and blue: those mean positive and negative in the other pictures.
 /// `classes` names the rows (for digits, the digits themselves).
 pub fn confusion_matrix(cm: &crate::analysis::ConfusionMatrix, classes: &[&str; 10]) -> Picture {
     let cell = 56;
     let digits = *classes == crate::data::DIGITS;
     let word = if digits { "digit" } else { "class" };
     let (x0, y0) = (if digits { 110 } else { 190 }, 90);
-    let (w, h) = (x0 as u32 + 10 * cell as u32 + 170, y0 as u32 + 10 * cell as u32 + 40);
+    let (w, h) = (x0 as u32 + 10 * cell as u32 + 170, y0 as u32 + 10 * cell as u32 + 90);
     let per_digit = cm.per_digit_accuracy();
     // Off-diagonal counts are small next to the diagonal: scale colours by the largest error too.
     let max_diag = (0..10).map(|d| cm.counts[d][d]).max().unwrap_or(1).max(1) as f32;
@@ -468,14 +501,27 @@ pub fn confusion_matrix(cm: &crate::analysis::ConfusionMatrix, classes: &[&str; 
             for p in 0..10 {
                 let n = cm.counts[d][p];
                 let (x, y) = (x0 + p as i32 * cell, y0 + d as i32 * cell);
-                let color = if d == p { diverging(n as f32 / max_diag, 1.0) } else { diverging(-(n as f32) / max_off, 1.0) };
+                let color = if d == p { shade(n as f32, max_diag, RIGHT) } else { shade(n as f32, max_off, WRONG) };
                 root.draw(&Rectangle::new([(x, y), (x + cell, y + cell)], color.filled())).map_err(err)?;
                 root.draw(&Rectangle::new([(x, y), (x + cell, y + cell)], RGBColor(200, 200, 200))).map_err(err)?;
                 if n > 0 {
-                    let strong = (d == p && n as f32 > 0.5 * max_diag) || (d != p && n as f32 > 0.6 * max_off);
-                    root.draw(&Text::new(n.to_string(), (x + cell / 2, y + cell / 2), centered(14).color(if strong { &WHITE } else { &BLACK }))).map_err(err)?;
+                    let strong = (d == p && n as f32 > 0.5 * max_diag) || (d != p && n as f32 > 0.7 * max_off);
+                    number(root, n, (x + cell / 2, y + cell / 2), 17, if strong { &WHITE } else { &BLACK })?;
                 }
             }
+        }
+        // The two scales, said in words under the matrix.
+        let legend = y0 + 10 * cell + 30;
+        for (k, (full, text)) in [
+            (RIGHT, format!("green: read right (darkest: {})", max_diag as usize)),
+            (WRONG, format!("orange: mistakes (darkest: {})", max_off as usize)),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let x = x0 + k as i32 * 5 * cell;
+            root.draw(&Rectangle::new([(x, legend - 10), (x + 20, legend + 10)], full.filled())).map_err(err)?;
+            root.draw(&Text::new(text, (x + 28, legend), font(16).pos(Pos::new(HPos::Left, VPos::Center)))).map_err(err)?;
         }
         Ok(())
     })
@@ -504,33 +550,39 @@ pub fn filters(weights: &[f32]) -> Picture {
     let n = weights.len() / 9;
     let max_abs = weights.iter().fold(0.0f32, |m, v| m.max(v.abs()));
     let (cols, cell) = (8, 20);
-    let tile = 3 * cell + 20;
+    let tile = 3 * cell + 30;
     let rows = n.div_ceil(cols);
-    let (w, h) = (cols as i32 * tile + 20, rows as i32 * tile + 60);
+    let (w, h) = (cols as i32 * tile + 20, rows as i32 * tile + 70);
     canvas(w as u32, h as u32, |root| {
-        root.draw(&Text::new(format!("The {n} learned 3x3 filters of Conv2D (red: positive weight, blue: negative)"), (w / 2, 22), centered(16))).map_err(err)?;
+        root.draw(&Text::new(format!("The {n} learned 3x3 filters of Conv2D, numbered from 0 as in the code"), (w / 2, 20), centered(16))).map_err(err)?;
+        root.draw(&Text::new("red: positive weight, blue: negative, white: 0", (w / 2, 42), centered(14))).map_err(err)?;
         for f in 0..n {
-            let (x, y) = (20 + (f % cols) as i32 * tile, 45 + (f / cols) as i32 * tile);
+            let (x, y) = (20 + (f % cols) as i32 * tile, 75 + (f / cols) as i32 * tile);
             draw_cells(root, (x, y), 3, 3, cell, |i| diverging(weights[f * 9 + i], max_abs))?;
             root.draw(&Rectangle::new([(x, y), (x + 3 * cell, y + 3 * cell)], RGBColor(150, 150, 150))).map_err(err)?;
+            number(root, f, (x + 3 * cell / 2, y - 9), 13, &RGBColor(60, 60, 60))?;
         }
         Ok(())
     })
 }
 
-/// Feature maps (`channels` maps of `side x side`, flattened) as a grid of grey pictures, each
-/// scaled to its own largest value, under `title`.
+/// Feature maps (`channels` maps of `side x side`, flattened) as a grid of grey pictures under
+/// `title`, numbered as the filters that made them; each map is scaled to its own largest
+/// value (white), which the picture says, so a weak map looks as bright as a strong one.
 pub fn feature_maps(maps: &[f32], side: usize, title: &str) -> Picture {
     let n = maps.len() / (side * side);
     let cols = 8;
     let cell = (104 / side).max(1) as i32;
     let tile = side as i32 * cell + 12;
-    let (w, h) = (cols as i32 * tile + 20, n.div_ceil(cols) as i32 * tile + 50);
+    let row = tile + 16;
+    let (w, h) = (cols as i32 * tile + 20, n.div_ceil(cols) as i32 * row + 70);
     canvas(w as u32, h as u32, |root| {
-        root.draw(&Text::new(title, (w / 2, 22), centered(16))).map_err(err)?;
+        root.draw(&Text::new(title, (w / 2, 20), centered(16))).map_err(err)?;
+        root.draw(&Text::new("numbered as the filters; each map scaled to its own largest value (white)", (w / 2, 42), centered(14))).map_err(err)?;
         for (f, map) in maps.chunks_exact(side * side).enumerate() {
             let top = map.iter().fold(0.0f32, |m, &v| m.max(v)).max(1e-6);
-            let (x, y) = (16 + (f % cols) as i32 * tile, 42 + (f / cols) as i32 * tile);
+            let (x, y) = (16 + (f % cols) as i32 * tile, 76 + (f / cols) as i32 * row);
+            number(root, f, (x + side as i32 * cell / 2, y - 10), 13, &RGBColor(60, 60, 60))?;
             draw_cells(root, (x, y), side, side, cell, |i| grey(map[i] / top))?;
         }
         Ok(())
