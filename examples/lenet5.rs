@@ -77,9 +77,12 @@ fn run(args: Args) -> mnist_cnn::Result<()> {
     };
     let mut run: Checkpoint<LeNet5> = Checkpoint::start(&cfg);
     println!("{}\n", run.model.summary());
-    train::fit(&mut run, &mnist.train, &mnist.test, &cfg, |_| {})?;
+    // A tenth of the training images held out to validate on after each epoch; the test
+    // images once, at the end.
+    let (train_part, validation) = mnist.train.validation_split(cfg.validation_split);
+    train::fit(&mut run, &train_part, &validation, &cfg, |_| {})?;
     let seconds: f64 = run.history.epochs.iter().map(|e| e.seconds).sum();
-    let seen = mnist.train.len() * run.history.epochs.len();
+    let seen = train_part.len() * run.history.epochs.len();
     println!("Training: {:.0} images/s ({seen} images in {seconds:.1} s)", seen as f64 / seconds);
     let eval = train::evaluate(&run.model, &mnist.test);
     println!("Test accuracy: {:.2}%  (loss {:.4}) on {} images", eval.accuracy * 100.0, eval.loss, mnist.test.len());

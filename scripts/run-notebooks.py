@@ -2,12 +2,15 @@
 - any cell error, compile error or panic (a panic aborts the kernel: see notebooks/evcxr/prelude.rs),
 - a cell tagged `raises-exception` that does NOT fail, or fails without the expected message,
 - a cell tagged `picture` without an image/png output.
+Saved copies carry no terminal colour codes, and a cell tagged `answer` (one that shows an
+exercise's answer) is saved without its output; a notebook that failed is never written back.
 
 Usage: run-notebooks.py [--full] [--inplace] [NOTEBOOK...]
   default: quick mode (MNIST_CNN_QUICK=1), executed copies in target/notebooks/executed/
   --full:  the lesson's full settings; --inplace: write the outputs back into notebooks/
 """
-import os, sys, time, pathlib, shutil
+import os
+import re, sys, time, pathlib, shutil
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
@@ -30,6 +33,8 @@ else:
     os.environ["MNIST_CNN_QUICK"] = "1"
 out_dir = root / "target" / "notebooks" / "executed"
 out_dir.mkdir(parents=True, exist_ok=True)
+
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 def text_of(output):
     if output.get("output_type") == "stream":
@@ -72,7 +77,22 @@ for path in books:
         if "picture" in tags and not any("image/png" in o.get("data", {}) for o in outputs):
             problems.append(f"cell {i} should show a picture but has no image/png output")
     seconds = time.time() - started
-    target = path if inplace else out_dir / path.name
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            # The compiler's colours, as escape codes, are noise in a saved notebook.
+            if "text" in o:
+                o["text"] = ANSI.sub("", o["text"])
+            if "traceback" in o:
+                o["traceback"] = [ANSI.sub("", t) for t in o["traceback"]]
+            if "evalue" in o:
+                o["evalue"] = ANSI.sub("", o["evalue"])
+        # An answer revealed by running a cell stays for the student to run: the saved copy
+        # keeps the cell (it ran and was checked above) but not what it printed.
+        if "answer" in cell.metadata.get("tags", []):
+            cell["outputs"] = []
+            cell["execution_count"] = None
+    # A notebook that failed is never written over the committed one.
+    target = path if inplace and not problems else out_dir / path.name
     nbformat.write(nb, target)
     if problems:
         failures.append(path.name)

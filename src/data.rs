@@ -168,6 +168,16 @@ impl Split {
         Split { images: self.images[..n * PIXELS].to_vec(), labels: self.labels[..n].to_vec(), classes: self.classes }
     }
 
+    /// Keras's `validation_split`: the last `fraction` of the images held out to watch the
+    /// training with (taken before any shuffling, as Keras takes them), and the rest to train
+    /// on. Returns `(train, validation)`.
+    pub fn validation_split(&self, fraction: f64) -> (Split, Split) {
+        let held = ((self.len() as f64 * fraction.clamp(0.0, 1.0)).round() as usize).min(self.len());
+        let cut = self.len() - held;
+        let part = |r: Range<usize>| Split { images: self.images[r.start * PIXELS..r.end * PIXELS].to_vec(), labels: self.labels[r].to_vec(), classes: self.classes };
+        (part(0..cut), part(cut..self.len()))
+    }
+
     /// The name of image `i`'s class.
     pub fn class_name(&self, i: usize) -> &'static str {
         self.classes[self.labels[i] as usize]

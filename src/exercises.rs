@@ -44,7 +44,9 @@ pub fn horizontal_edge_filter(filter: [[f32; 3]; 3]) -> Check {
     if h >= 1.0 && v <= 0.05 * h {
         Check::new(true, format!("it answers {h:.1} to a horizontal edge and {v:.1} to a vertical one."))
     } else if v > 0.05 * h.max(1e-6) {
-        Check::new(false, format!("it also answers to vertical edges ({v:.1}). Make each row of the filter sum to 0, with the top row and the bottom row opposite."))
+        // A vertical edge changes from column to column and not along a column, so the filter
+        // ignores it exactly when each column's three weights add up to 0.
+        Check::new(false, format!("it also answers to vertical edges ({v:.1}). Make each column of the filter sum to 0, with its top and bottom rows opposite."))
     } else {
         Check::new(false, format!("it hardly answers to a horizontal edge ({h:.1}). Put +1s in one row and -1s in another."))
     }
@@ -52,12 +54,20 @@ pub fn horizontal_edge_filter(filter: [[f32; 3]; 3]) -> Check {
 
 /// Exercise: the side of the feature maps after a 3x3 convolution (no padding) on a 28x28
 /// image and a `pool` x `pool` max pooling.
+/// The hints name the step that went wrong without giving the number.
 pub fn pooled_side(pool: usize, answer: usize) -> Check {
-    let want = (28 - 3 + 1) / pool.max(1);
+    let pool = pool.max(1);
+    let want = (28 - 3 + 1) / pool;
     if answer == want {
         Check::new(true, format!("28 - 3 + 1 = 26, and 26 / {pool} = {want} (a remainder is dropped)."))
+    } else if answer == 26_usize.div_ceil(pool) {
+        Check::new(false, "close: pooling keeps only whole windows, so a remainder is dropped, not rounded up.")
+    } else if answer == 28 / pool || answer == 28_usize.div_ceil(pool) {
+        Check::new(false, "the pooling does not see the 28 x 28 image but the convolution's maps: how many positions does a 3 x 3 window have across 28 pixels?")
+    } else if answer == 26 {
+        Check::new(false, "that is the side after the convolution; now the pooling: each window of the pool's size becomes one value.")
     } else {
-        Check::new(false, format!("the convolution leaves 28 - 3 + 1 = 26 pixels per side; pooling by {pool} divides that, dropping any remainder."))
+        Check::new(false, "two steps: how many positions does a 3 x 3 window have across 28 pixels (the convolution's output), then how many whole windows of the pool's size fit in that?")
     }
 }
 
@@ -66,20 +76,60 @@ pub fn parameter_count(filters: usize, answer: usize) -> Check {
     let conv = filters * 3 * 3 + filters;
     let dense = filters * 13 * 13 * 128 + 128;
     let want = conv + dense + 128 * 10 + 10;
+    let last = 128 * 10 + 10;
+    let no_biases = filters * 9 + filters * 13 * 13 * 128 + 128 * 10;
     if answer == want {
-        Check::new(true, format!("{conv} in Conv2D, {dense} in the first Dense layer, 1,290 in the last: {want}."))
+        Check::new(true, format!("{conv} in Conv2D, {dense} in the first Dense layer, {last} in the last: {want}."))
+    } else if answer == no_biases {
+        Check::new(false, "the weights are right; each filter and each neuron also has a bias.")
+    } else if answer == conv + dense || answer == dense + last || answer == conv + last {
+        Check::new(false, "one layer is missing: count Conv2D, the first Dense layer and the last one.")
+    } else if answer == conv + filters * 26 * 26 * 128 + 128 + last {
+        Check::new(false, "the Dense layer comes after MaxPool2D: its inputs are the pooled maps, not the convolution's.")
     } else {
-        Check::new(false, format!("count each layer: Conv2D has {filters} x (3 x 3 + 1); Flatten gives {filters} x 13 x 13 inputs to Dense(128), each with a weight, plus 128 biases; Dense(10) has 128 x 10 + 10."))
+        Check::new(false, "count each layer's weights and biases: Conv2D (each filter has 3 x 3 weights and a bias), the first Dense layer (one weight for each of its inputs, which Flatten makes of the pooled maps, for each of its 128 neurons), and the last one.")
     }
 }
 
 /// Exercise: a network of your own with at least 99% test accuracy and fewer than 100,000
-/// parameters (the lesson's has 693,962 for about 98.8%).
+/// parameters (the lesson's has 693,962 for about 98.7%).
 pub fn small_and_accurate(params: usize, accuracy: f64) -> Check {
     let pct = accuracy * 100.0;
     match (params < 100_000, accuracy >= 0.99) {
         (true, true) => Check::new(true, format!("{pct:.2}% with {} parameters.", crate::model::thousands(params))),
         (false, _) => Check::new(false, format!("{} parameters: fewer than 100,000, please. The Dense layer after Flatten holds most of them: pool once more, or use fewer filters before it.", crate::model::thousands(params))),
         (true, false) => Check::new(false, format!("{pct:.2}% (the goal is 99%). More filters in the second Conv2D, a BatchNorm2D after it, or more epochs usually get there; in quick mode (2,000 images) 99% is out of reach.")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hints lead to the answer: a filter made as the hint says is right, and the
+    /// vertical-edge filter (whose rows, not columns, sum to 0) is told why it is not.
+    #[test]
+    fn the_edge_hint_leads_to_a_right_filter() {
+        let vertical = [[1.0, 0.0, -1.0]; 3];
+        let check = horizontal_edge_filter(vertical);
+        assert!(!check.right && check.message.contains("each column of the filter sum to 0"), "{check}");
+        let as_hinted = [[1.0, 1.0, 1.0], [0.0, 0.0, 0.0], [-1.0, -1.0, -1.0]];
+        assert!(horizontal_edge_filter(as_hinted).right);
+        assert!(!horizontal_edge_filter([[0.0; 3]; 3]).right);
+    }
+
+    #[test]
+    fn the_counting_hints_name_the_step_without_the_number() {
+        assert!(pooled_side(3, 8).right);
+        for wrong in [0, 9, 26, 5] {
+            let check = pooled_side(3, wrong);
+            assert!(!check.right && !check.message.contains(" 8"), "{wrong}: {check}");
+        }
+        let want = 16 * 10 + 16 * 13 * 13 * 128 + 128 + 1290;
+        assert!(parameter_count(16, want).right);
+        for wrong in [0, want - 16 - 128 - 10, want - 1290, 16 * 10 + 16 * 26 * 26 * 128 + 128 + 1290] {
+            let check = parameter_count(16, wrong);
+            assert!(!check.right && !check.message.contains(&want.to_string()), "{wrong}: {check}");
+        }
     }
 }

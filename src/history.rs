@@ -15,9 +15,9 @@ pub struct Epoch {
     pub loss: f64,
     /// Share of training images classified correctly during the epoch.
     pub accuracy: f64,
-    /// Cross-entropy on the test set after the epoch.
+    /// Cross-entropy on the validation images (held out of the training set) after the epoch.
     pub val_loss: f64,
-    /// Test accuracy after the epoch.
+    /// Share of the validation images classified correctly after the epoch.
     pub val_accuracy: f64,
     /// Wall-clock seconds of the epoch's training (not the evaluation).
     pub seconds: f64,

@@ -44,6 +44,9 @@ Flags:
   --lr RATE           Adam learning rate (default 0.001)
   --seed N            seed for the initial weights and the shuffles (default 0)
   --limit N           use only the first N training and test images (a quick run)
+  --validation-split F  the share of the training images held out to validate on after each
+                      epoch (default 0.1, as Keras's validation_split; the test images are
+                      used once, at the end)
   --dry-run           one epoch on 256 images, to check that everything runs
   --resume            continue from the latest checkpoint
   --threads N         CPU threads for the matrix products (default: all)
@@ -113,7 +116,7 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Option<Args>> {
     let mut command = None;
     let mut network = Net::Lesson;
     let (mut epochs, mut batch_size, mut lr, mut seed, mut verbose) = (None, None, None, None, true);
-    let (mut limit, mut resume, mut dry_run) = (None, false, false);
+    let (mut limit, mut resume, mut dry_run, mut validation_split) = (None, false, false, None);
     let mut dataset = data::Dataset::Mnist;
     let (mut data_dir, mut model, mut history, mut reports, mut checkpoints) = (None, None, None, None, None);
     let (mut files, mut out, mut serving) = (Vec::new(), None, serve::Options::default());
@@ -136,6 +139,13 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Option<Args>> {
             "--lr" => lr = Some(number("--lr", value("--lr")?)?),
             "--seed" => seed = Some(number("--seed", value("--seed")?)?),
             "--limit" => limit = Some(number("--limit", value("--limit")?)?),
+            "--validation-split" => {
+                let f: f64 = number("--validation-split", value("--validation-split")?)?;
+                if !(f > 0.0 && f < 1.0) {
+                    return Err(usage(format!("--validation-split is a share of the training images, between 0 and 1 (not {f})")));
+                }
+                validation_split = Some(f);
+            }
             "--threads" => {
                 let n: usize = number("--threads", value("--threads")?)?;
                 std::env::set_var("RAYON_NUM_THREADS", n.to_string());
@@ -183,6 +193,7 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Option<Args>> {
     fit.batch_size = batch_size.unwrap_or(fit.batch_size);
     fit.learning_rate = lr.unwrap_or(fit.learning_rate);
     fit.seed = seed.unwrap_or(fit.seed);
+    fit.validation_split = validation_split.unwrap_or(fit.validation_split);
     fit.verbose = verbose;
     if fit.batch_size == 0 {
         return Err(usage("--batch-size must be at least 1".into()));
@@ -243,8 +254,9 @@ fn load_data(args: &Args) -> Result<data::Mnist> {
 
 fn train<N: Network>(args: &Args, mnist: &data::Mnist) -> Result<()> {
     let dir = args.fit.checkpoint_dir.as_deref().expect("set by parse");
+    let (train_part, validation) = mnist.train.validation_split(args.fit.validation_split);
     let mut run = match args.resume {
-        true => match train::load_checkpoint::<N>(dir, &args.fit, mnist.train.len())? {
+        true => match train::load_checkpoint::<N>(dir, &args.fit, train_part.len())? {
             Some(run) => {
                 eprintln!("Resuming after epoch {} from {}", run.history.epochs.len(), dir.display());
                 run
@@ -257,16 +269,18 @@ fn train<N: Network>(args: &Args, mnist: &data::Mnist) -> Result<()> {
         false => Checkpoint::start(&args.fit),
     };
     eprintln!(
-        "Training the {} network on {} images, testing on {}, batch size {}, {} epochs",
+        "Training the {} network on {} images, validating after each epoch on {} held out from the training images, \
+         batch size {}, {} epochs; the {} test images are used once, at the end",
         args.network.name(),
-        mnist.train.len(),
-        mnist.test.len(),
+        train_part.len(),
+        validation.len(),
         args.fit.batch_size,
-        args.fit.epochs
+        args.fit.epochs,
+        mnist.test.len(),
     );
     let history_path = args.history.clone();
     let started = Instant::now();
-    train::fit(&mut run, &mnist.train, &mnist.test, &args.fit, |_| {})?;
+    train::fit(&mut run, &train_part, &validation, &args.fit, |_| {})?;
     run.history.save_csv(&history_path)?;
     model::save(&run.model, &args.model)?;
     let eval = train::evaluate(&run.model, &mnist.test);

@@ -26,6 +26,12 @@ pub fn project_file(relative: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
 
+/// `path` as the notebooks show it: from the project's folder (`target/notebooks/x`), not the
+/// whole path of the machine that ran them.
+pub fn shown(path: &std::path::Path) -> String {
+    path.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap_or(path).display().to_string()
+}
+
 /// A folder for files the notebooks write (`target/notebooks/`), outside version control.
 pub fn scratch_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/notebooks");
@@ -114,6 +120,6 @@ impl Summary {
 
 impl Evaluation {
     pub fn evcxr_display(&self) {
-        emit("text/plain", &format!("test accuracy {:.2}%, test loss {:.4}", self.accuracy * 100.0, self.loss));
+        emit("text/plain", &format!("accuracy {:.2}%, loss {:.4}", self.accuracy * 100.0, self.loss));
     }
 }

@@ -159,23 +159,24 @@ fn epoch_chart(lines: &[Line], title: &str, metric: &str, legend_low: bool) -> P
     })
 }
 
-/// The `train` and `test` lines of one history.
+/// The `training` and `validation` lines of one history.
 fn train_and_test(history: &History, train: fn(&Epoch) -> f64, test: fn(&Epoch) -> f64) -> Vec<Line> {
     let points = |f: fn(&Epoch) -> f64| history.epochs.iter().map(|e| (e.epoch as f64, f(e))).collect();
-    vec![("train".into(), BLUE, points(train)), ("test".into(), ORANGE, points(test))]
+    vec![("training".into(), BLUE, points(train)), ("validation".into(), ORANGE, points(test))]
 }
 
-/// Accuracy per epoch on the training and test sets (Keras's `history.history["accuracy"]`).
+/// Accuracy per epoch on the training images and the validation images (Keras's
+/// `history.history["accuracy"]` and `["val_accuracy"]`).
 pub fn accuracy_chart(history: &History) -> Picture {
     epoch_chart(&train_and_test(history, |e| e.accuracy, |e| e.val_accuracy), "Accuracy per epoch", "accuracy", true)
 }
 
-/// Cross-entropy loss per epoch on the training and test sets.
+/// Cross-entropy loss per epoch on the training images and the validation images.
 pub fn loss_chart(history: &History) -> Picture {
     epoch_chart(&train_and_test(history, |e| e.loss, |e| e.val_loss), "Loss per epoch", "loss (cross-entropy)", false)
 }
 
-/// Test accuracy per epoch of several models, one line each: which learns faster, which ends higher.
+/// Validation accuracy per epoch of several models, one line each: which learns faster, which ends higher.
 pub fn comparison_chart(runs: &[(&str, &History)]) -> Picture {
     let colors = [BLUE, GREEN_DARK, ORANGE, RED];
     let lines: Vec<Line> = runs
@@ -187,7 +188,7 @@ pub fn comparison_chart(runs: &[(&str, &History)]) -> Picture {
             (label, c, h.epochs.iter().map(|e| (e.epoch as f64, e.val_accuracy)).collect())
         })
         .collect();
-    epoch_chart(&lines, "Test accuracy per epoch", "test accuracy", true)
+    epoch_chart(&lines, "Validation accuracy per epoch", "validation accuracy", true)
 }
 
 /// Grey level for a 0..1 value: 0 black, 1 white.
@@ -399,6 +400,55 @@ pub fn convolution_illustration(pixels: &[u8], filter: [[f32; 3]; 3]) -> Picture
     })
 }
 
+/// Where `filter` answers most strongly on `pixels` (the top-left corner of that 3x3 window).
+pub fn strongest_window(pixels: &[u8], filter: [[f32; 3]; 3]) -> (usize, usize) {
+    let response = filter_response(pixels, filter);
+    let best = (0..response.len()).max_by(|&a, &b| response[a].total_cmp(&response[b])).unwrap_or(0);
+    (best / 26, best % 26)
+}
+
+/// One output of a convolution worked in numbers: the 3x3 window of the image whose top-left
+/// corner is `(row, col)` (pixels scaled to 0..1), the filter's 9 weights, their 9 products,
+/// and the sum, which is the output pixel at `(row, col)` (the same number the layer gives).
+pub fn convolution_worked(pixels: &[u8], filter: [[f32; 3]; 3], (row, col): (usize, usize)) -> Picture {
+    assert!(row < 26 && col < 26, "a 3x3 window of a 28x28 image starts at 0..26");
+    let window: Vec<f32> = (0..9).map(|i| pixels[(row + i / 3) * SIDE + col + i % 3] as f32 / 255.0).collect();
+    let weights: Vec<f32> = filter.iter().flatten().copied().collect();
+    let products: Vec<f32> = window.iter().zip(&weights).map(|(p, w)| p * w).collect();
+    let sum: f32 = products.iter().sum();
+    let layer = filter_response(pixels, filter)[row * 26 + col];
+    let (w, h) = (1180, 420);
+    canvas(w, h, |root| {
+        root.draw(&Text::new(format!("One output of the convolution: the window at row {row}, column {col}"), (w as i32 / 2, 26), centered(22))).map_err(err)?;
+        // The digit, the window marked.
+        let (dx, dy, big) = (20, 80, 9);
+        draw_digit(root, (dx, dy), pixels, big)?;
+        let (x, y) = (dx + col as i32 * big, dy + row as i32 * big);
+        root.draw(&Rectangle::new([(x - 1, y - 1), (x + 3 * big + 1, y + 3 * big + 1)], RGBColor(230, 85, 13).stroke_width(3))).map_err(err)?;
+        let cell = 58;
+        let grid = |x0: i32, title: &str, values: &[f32], color: &dyn Fn(f32) -> RGBColor| -> Result<(), String> {
+            root.draw(&Text::new(title, (x0 + 3 * cell / 2, 110), centered(17))).map_err(err)?;
+            for (i, &v) in values.iter().enumerate() {
+                let (x, y) = (x0 + (i % 3) as i32 * cell, 135 + (i / 3) as i32 * cell);
+                root.draw(&Rectangle::new([(x, y), (x + cell, y + cell)], color(v).filled())).map_err(err)?;
+                root.draw(&Rectangle::new([(x, y), (x + cell, y + cell)], BLACK.stroke_width(1))).map_err(err)?;
+                root.draw(&Text::new(format!("{v:.2}"), (x + cell / 2, y + cell / 2), centered(17))).map_err(err)?;
+            }
+            Ok(())
+        };
+        let pale = |v: f32| grey(0.55 + 0.45 * v);
+        grid(300, "the window's pixels", &window, &pale)?;
+        root.draw(&Text::new("x", (300 + 3 * cell + 25, 135 + 3 * cell / 2), centered(30))).map_err(err)?;
+        grid(300 + 3 * cell + 50, "the filter's weights", &weights, &|v| diverging(v, 1.5))?;
+        root.draw(&Text::new("=", (300 + 6 * cell + 75, 135 + 3 * cell / 2), centered(30))).map_err(err)?;
+        grid(300 + 6 * cell + 100, "pixel x weight", &products, &|v| diverging(v, 1.5))?;
+        let terms: Vec<String> = products.iter().map(|p| format!("{p:.2}")).collect();
+        root.draw(&Text::new(format!("sum of the 9 products: {} = {sum:.2}", terms.join(" + ").replace("+ -", "- ")), (300 + 9 * cell / 2 + 50, 135 + 3 * cell + 40), centered(16))).map_err(err)?;
+        root.draw(&Text::new(format!("the output pixel at ({row}, {col}): {sum:.2} (the layer computes {layer:.2}); then 26 x 26 such sums, one per position"), (w as i32 / 2, 135 + 3 * cell + 80), centered(16))).map_err(err)?;
+        Ok(())
+    })
+}
+
 /// ReLU, `max(0, x)`: negative inputs become 0, positive ones pass unchanged.
 pub fn relu_chart() -> Picture {
     canvas(600, 400, |root| {
@@ -455,9 +505,15 @@ fn draw_bars(area: &Area, probabilities: &[f32], title: &str, label: Option<u8>)
 /// Test digits, each beside the model's ten probabilities for it.
 pub fn prediction_bars(split: &Split, probabilities: &[[f32; 10]], count: usize) -> Picture {
     let n = count.min(probabilities.len()).max(1);
+    prediction_bars_for(split, probabilities, &(0..n).collect::<Vec<_>>())
+}
+
+/// The same for the images `indices` of `split` (for example the one the model is least sure of).
+pub fn prediction_bars_for(split: &Split, probabilities: &[[f32; 10]], indices: &[usize]) -> Picture {
+    let n = indices.len().max(1);
     let row_h = 240;
     canvas(820, (n as i32 * row_h) as u32, |root| {
-        for (i, area) in root.split_evenly((n, 1)).iter().enumerate().take(n) {
+        for (&i, area) in indices.iter().zip(root.split_evenly((n, 1)).iter()) {
             let (left, right) = area.split_horizontally(240);
             draw_digit(&left, (40, 50), split.image(i), 5)?;
             let p = &probabilities[i];

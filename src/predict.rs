@@ -29,12 +29,6 @@ pub fn read_digit(path: &Path) -> Result<Vec<u8>> {
     decode_digit(&bytes, &path.display().to_string())
 }
 
-/// The width and height of a PNG or JPEG image, read from its header alone (`None` if the
-/// bytes are not one).
-pub fn dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
-    ImageReader::new(Cursor::new(bytes)).with_guessed_format().ok()?.into_dimensions().ok()
-}
-
 /// Decodes PNG or JPEG bytes and [`prepare`]s the image; `what` names it in errors.
 pub fn decode_digit(bytes: &[u8], what: &str) -> Result<Vec<u8>> {
     let bad = |problem: String| Error::BadImage {

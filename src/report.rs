@@ -58,7 +58,7 @@ pub fn write_run_reports<N: Network>(dir: &Path, history: &History, model: &N, d
     write_all(dir, pictures)
 }
 
-/// Writes the chart of test accuracy per epoch of several runs to `path`.
+/// Writes the chart of validation accuracy per epoch of several runs to `path`.
 pub fn write_comparison(path: &Path, runs: &[(&str, &History)]) -> Result<PathBuf> {
     write_atomic(path, &plots::comparison_chart(runs).png())?;
     Ok(path.to_path_buf())

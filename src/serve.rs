@@ -99,9 +99,6 @@ fn icon(side: u32) -> Vec<u8> {
     predict::png(&pixels, side, side)
 }
 
-/// Pixels above which an image waits its turn to be decoded (see [`serve_on`]).
-const LARGE_IMAGE: u64 = 1 << 22;
-
 /// An HTTP answer.
 #[derive(Debug)]
 pub struct Reply {
@@ -208,14 +205,15 @@ pub fn serve<N: Network + Sync>(model: &N, options: &Options) -> Result<()> {
 
 /// Serves the page on `listener` (bound already) until the process ends, printing nothing.
 pub fn serve_on<N: Network + Sync>(listener: TcpListener, model: &N, limits: &Limits) -> std::io::Result<()> {
-    // Large images (a photo: up to 8192x8192 pixels, a quarter of a gigabyte decoded) are
-    // decoded a few at a time, as many as there are cores, so that memory stays bounded
-    // whatever clients send; drawings, a few hundred pixels on a side, need no turn.
+    // Images are decoded and read a few at a time, as many as there are cores: more at once
+    // would not finish sooner, and each takes memory (a photo up to 8192x8192 pixels, a quarter
+    // of a gigabyte decoded; and the allocator keeps what each thread has used), so memory stays
+    // bounded however many clients send at once. Connections still wait for their requests on
+    // their own threads.
     let permits = Permits::new(std::thread::available_parallelism().map_or(2, |n| n.get()));
     let site = Site::of(model);
     let handler = |method: &str, path: &str, body: Option<&[u8]>| {
-        let large = body.and_then(predict::dimensions).is_some_and(|(w, h)| w as u64 * h as u64 > LARGE_IMAGE);
-        let _turn = large.then(|| permits.take());
+        let _turn = (method == "POST").then(|| permits.take());
         respond(model, &site, method, path, body)
     };
     http::run(listener, limits, &handler)

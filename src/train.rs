@@ -35,6 +35,10 @@ pub struct FitConfig {
     /// Move each training image a little at random each time it is seen (rotate, scale, shift:
     /// see [`Split::augmented_batch`]); the lesson uses the images as they are.
     pub augment: bool,
+    /// The share of the training images held out as the validation set, watched after every
+    /// epoch (Keras's `validation_split`, see [`Split::validation_split`]); the test set is
+    /// kept for one evaluation at the end.
+    pub validation_split: f64,
 }
 
 impl Default for FitConfig {
@@ -48,6 +52,7 @@ impl Default for FitConfig {
             checkpoint_dir: None,
             lr_decay: 1.0,
             augment: false,
+            validation_split: 0.1,
         }
     }
 }
@@ -97,12 +102,14 @@ fn epoch_seed(seed: u64, epoch: usize) -> u64 {
     seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(epoch as u64)
 }
 
-/// Trains `run` until its history has `cfg.epochs` epochs, evaluating on `test` after each
-/// epoch (Keras's `validation_data`). Calls `on_epoch` after each epoch, after the checkpoint.
+/// Trains `run` until its history has `cfg.epochs` epochs, evaluating on `validation` after
+/// each epoch (Keras's `validation_data`: images held out of the training set, see
+/// [`Split::validation_split`], not the test set). Calls `on_epoch` after each epoch, after the
+/// checkpoint.
 pub fn fit<N: Network>(
     run: &mut Checkpoint<N>,
     train: &Split,
-    test: &Split,
+    validation: &Split,
     cfg: &FitConfig,
     mut on_epoch: impl FnMut(&Epoch),
 ) -> Result<()> {
@@ -154,7 +161,7 @@ pub fn fit<N: Network>(
         })?;
         grads = g;
         let seconds = start.elapsed().as_secs_f64();
-        let val = evaluate(&run.model, test);
+        let val = evaluate(&run.model, validation);
         let row = Epoch {
             epoch,
             loss: loss_sum / seen as f64,

@@ -329,7 +329,7 @@ fn a_hundred_clients_drawing_at_once_all_get_the_librarys_answers() {
         }
     });
     // Peak memory of the server process (Linux): the bodies held at once are capped at 64 MB
-    // and the images decoded at once at one per core; a server that kept what it read, or
+    // and the images decoded at once to one per core; a server that kept what it read, or
     // started unbounded work, would pass this.
     let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap();
     let peak_kb: u64 = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok()).unwrap();
