@@ -8,7 +8,9 @@ chromium-driver, driven by Selenium):
    fixture `cargo test --test export` writes to target/export-check/);
 3. the page as a static folder (`mnist-cnn page`) from a plain web server with no /predict:
    digits read on the device; then, the web server stopped, the page reloaded from its service
-   worker's copy still reads them (offline).
+   worker's copy still reads them (offline);
+4. the handouts (`scripts/handouts.sh`) opened from files, as from a USB stick: every page, link
+   and image loads, with no error, and the draw-a-digit page reads a digit there too.
 
 Usage: browser-test.py [--screenshot PATH]
 """
@@ -231,9 +233,51 @@ def main():
         print(f"browser: offline (web server stopped, page reloaded from the service worker): drew 0, the page says {shown}")
         if shown != "0":
             failures.append(f"offline: drew 0, the page says {shown}")
+        # 4. The handouts, from files.
+        handouts = pathlib.Path(tempfile.mkdtemp()) / "handouts"
+        subprocess.run([str(ROOT / "scripts" / "handouts.sh"), str(handouts)], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+        driver.get_log("browser")  # what came before is not the handouts'
+        index = handouts.resolve().as_uri() + "/index.html"
+        pages, seen, images, links = [index], set(), 0, 0
+        while pages:
+            page = pages.pop()
+            if page in seen:
+                continue
+            seen.add(page)
+            driver.get(page)
+            WebDriverWait(driver, 10).until(lambda d: d.execute_script("return document.readyState") == "complete")
+            # Every image, lazy ones included, loaded and drawn.
+            broken = driver.execute_async_script("""
+              const done = arguments[arguments.length - 1];
+              const imgs = [...document.images];
+              imgs.forEach(i => { i.loading = "eager"; });
+              Promise.all(imgs.map(i => i.decode().then(() => null, () => i.src))).then(bad => done({ n: imgs.length, bad: bad.filter(Boolean) }));
+            """)
+            images += broken["n"]
+            if broken["bad"]:
+                failures.append(f"handouts: {page}: images that do not load: {broken['bad'][:5]}")
+            for href in driver.execute_script("return [...document.querySelectorAll('a[href]')].map(a => a.href)"):
+                if not href.startswith("file://"):
+                    continue  # the handouts link to nothing outside; a test of the web is not ours
+                links += 1
+                target = href.split("#")[0]
+                if not pathlib.Path(target[len("file://"):]).exists():
+                    failures.append(f"handouts: {page} links to {target}, which is not there")
+                elif target.endswith(".html") and target.startswith(handouts.resolve().as_uri()):
+                    pages.append(target)
+            errors = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
+            if errors:
+                failures.append(f"handouts: {page}: console errors: {errors[:3]}")
+        print(f"browser: handouts from files: {len(seen)} pages, {links} links and {images} images, all there")
+        driver.get(handouts.resolve().as_uri() + "/page/index.html")
+        WebDriverWait(driver, 10).until(lambda d: "this device" in d.find_element(By.ID, "mode").text)
+        shown, _ = draw_and_read(driver, 3)
+        print(f"browser: the handouts' page from a file: drew 3, the page says {shown}")
+        if shown != "3":
+            failures.append(f"handouts page from a file: drew 3, the page says {shown}")
         if failures:
             sys.exit("browser test FAILED: " + "; ".join(failures))
-        print(f"browser: {len(DIGITS)} drawn digits read right, on the device as on the server; static and offline too")
+        print(f"browser: {len(DIGITS)} drawn digits read right, on the device as on the server; static, offline and from files too")
     finally:
         if driver:
             driver.quit()

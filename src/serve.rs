@@ -46,12 +46,16 @@ pub struct Site {
 
 impl Site {
     pub fn of<N: Network>(model: &N) -> Site {
+        let web = export::web_bytes(model);
         let files = vec![
             ("", "text/html; charset=utf-8", PAGE.as_bytes().to_vec()),
             ("nn.js", "text/javascript; charset=utf-8", NN_JS.as_bytes().to_vec()),
             ("sw.js", "text/javascript; charset=utf-8", SERVICE_WORKER.as_bytes().to_vec()),
             ("manifest.webmanifest", "application/manifest+json", MANIFEST.as_bytes().to_vec()),
-            ("model.web", "application/octet-stream", export::web_bytes(model)),
+            ("model.web", "application/octet-stream", web.clone()),
+            // The same network as a script, for a page opened from a file (a USB stick), where
+            // browsers refuse to fetch the file beside it but still run a script.
+            ("model.js", "text/javascript; charset=utf-8", format!("window.MNIST_CNN_MODEL = \"{}\";\n", crate::notebook::base64(&web)).into_bytes()),
             ("icon-192.png", "image/png", icon(192)),
             ("icon-512.png", "image/png", icon(512)),
         ];

@@ -125,7 +125,7 @@ fn the_page_can_run_the_network_itself_and_be_installed() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(std::fs::read(dir.join("model.web")).unwrap(), web);
     assert_eq!(std::fs::read(dir.join("index.html")).unwrap(), get("/").1);
-    for name in ["nn.js", "sw.js", "manifest.webmanifest", "icon-192.png", "icon-512.png"] {
+    for name in ["nn.js", "sw.js", "manifest.webmanifest", "icon-192.png", "icon-512.png", "model.js"] {
         assert_eq!(std::fs::read(dir.join(name)).unwrap(), get(&format!("/{name}")).1, "{name}");
     }
 }

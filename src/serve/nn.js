@@ -134,6 +134,23 @@ const MnistCnn = (() => {
     return parse(await res.arrayBuffer());
   }
 
+  // The network from a script that sets window.MNIST_CNN_MODEL to the file's bytes in base64:
+  // what a page opened from a file (file://, a USB stick) can load, as browsers refuse it fetch().
+  function loadScript(url) {
+    return new Promise((done, fail) => {
+      const script = document.createElement("script");
+      script.src = url;
+      script.onload = () => {
+        try {
+          const bytes = Uint8Array.from(atob(window.MNIST_CNN_MODEL), c => c.charCodeAt(0));
+          done(parse(bytes.buffer));
+        } catch (err) { fail(err); }
+      };
+      script.onerror = () => fail(new Error(`${url} could not be loaded`));
+      document.head.appendChild(script);
+    });
+  }
+
   // One layer on one example: `x` holds `shape` (channels first) values.
   function apply(l, x, [c, h, w]) {
     const [oc, oh, ow] = l.shape.length === 3 ? l.shape : [l.shape[0], 1, 1];
@@ -205,5 +222,5 @@ const MnistCnn = (() => {
     return e.map(v => v / sum);
   }
 
-  return { prepare, load, parse, probabilities };
+  return { prepare, load, loadScript, parse, probabilities };
 })();
