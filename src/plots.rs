@@ -200,11 +200,10 @@ fn grey(v: f32) -> RGBColor {
 /// Blue for negative, white for zero, red for positive, scaled by `max_abs`.
 fn diverging(v: f32, max_abs: f32) -> RGBColor {
     let t = (v / max_abs.max(1e-6)).clamp(-1.0, 1.0);
-    let fade = |c: u8, t: f32| (255.0 - (255.0 - c as f32) * t).round() as u8;
     if t >= 0.0 {
-        RGBColor(fade(178, t), fade(24, t), fade(43, t))
+        shade(t, 1.0, RGBColor(178, 24, 43))
     } else {
-        RGBColor(fade(33, -t), fade(102, -t), fade(172, -t))
+        shade(-t, 1.0, RGBColor(33, 102, 172))
     }
 }
 

@@ -34,12 +34,8 @@ pub fn write_tflite<N: Network>(model: &N, path: &Path) -> Result<()> {
     write_atomic(path, &tflite::model(&inference_nodes(model), &graph_name(path)))
 }
 
-/// The file a web page runs `model` from ([`web`]), written atomically.
-pub fn write_web<N: Network>(model: &N, path: &Path) -> Result<()> {
-    write_atomic(path, &web_bytes(model))
-}
-
-/// The bytes of [`write_web`]'s file.
+/// The bytes of the file a web page runs `model` from ([`web`]; `serve` and `page` serve and
+/// write it as `model.web`).
 pub fn web_bytes<N: Network>(model: &N) -> Vec<u8> {
     web::model(&inference_nodes(model))
 }

@@ -223,7 +223,7 @@ fn col2im_add_at(g: &ConvGeom, cols: &[f32], ld: usize, x: &mut [f32]) {
 
 /// The patches of several images side by side: image `j`'s `ho*wo` columns are columns
 /// `j*ho*wo..` of one `[inp*k*k, images*ho*wo]` matrix, so that one matrix product serves them all.
-pub(crate) fn group_patches(g: &ConvGeom, xs: &[f32], cols: &mut [f32]) {
+fn group_patches(g: &ConvGeom, xs: &[f32], cols: &mut [f32]) {
     let (plane_in, p) = (g.inp * g.h * g.w, g.ho() * g.wo());
     let ld = xs.len() / plane_in * p;
     for (j, x) in xs.chunks_exact(plane_in).enumerate() {
@@ -233,7 +233,7 @@ pub(crate) fn group_patches(g: &ConvGeom, xs: &[f32], cols: &mut [f32]) {
 
 /// Feature maps from the layout of a group's product (`[out, images*ho*wo]`) to the images'
 /// own (`[images, out, ho*wo]`).
-pub(crate) fn to_images(g: &ConvGeom, by_channel: &[f32], by_image: &mut [f32]) {
+fn to_images(g: &ConvGeom, by_channel: &[f32], by_image: &mut [f32]) {
     let p = g.ho() * g.wo();
     let ld = by_image.len() / g.out;
     for (j, image) in by_image.chunks_exact_mut(g.out * p).enumerate() {
@@ -244,7 +244,7 @@ pub(crate) fn to_images(g: &ConvGeom, by_channel: &[f32], by_image: &mut [f32]) 
 }
 
 /// The reverse of [`to_images`]: from `[images, out, ho*wo]` to `[out, images*ho*wo]`.
-pub(crate) fn to_channels(g: &ConvGeom, by_image: &[f32], by_channel: &mut [f32]) {
+fn to_channels(g: &ConvGeom, by_image: &[f32], by_channel: &mut [f32]) {
     let p = g.ho() * g.wo();
     let ld = by_image.len() / g.out;
     for (j, image) in by_image.chunks_exact(g.out * p).enumerate() {
@@ -256,7 +256,7 @@ pub(crate) fn to_channels(g: &ConvGeom, by_image: &[f32], by_channel: &mut [f32]
 
 /// The forward product of one group of images: `prod = bias + w x cols`, `prod` being
 /// `[out, images*ho*wo]` and `cols` the group's patches ([`group_patches`]).
-pub(crate) fn group_forward(g: &ConvGeom, w: &[f32], bias: &[f32], cols: &[f32], prod: &mut [f32], parallel: bool) {
+fn group_forward(g: &ConvGeom, w: &[f32], bias: &[f32], cols: &[f32], prod: &mut [f32], parallel: bool) {
     let kk = g.inp * g.k * g.k;
     let ld = prod.len() / g.out;
     for (row, &b) in prod.chunks_exact_mut(ld).zip(bias) {
@@ -270,7 +270,7 @@ pub(crate) fn group_forward(g: &ConvGeom, w: &[f32], bias: &[f32], cols: &[f32],
 /// for) and the input gradient, the patch gradients `w^T x gy` (into `gcols`) each added back
 /// where its patch came from in `gx` (`[images, inp, h, w]`, if asked for).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn group_backward(
+fn group_backward(
     g: &ConvGeom,
     w: &[f32],
     gy: &[f32],
@@ -892,10 +892,6 @@ mod tests {
     use super::*;
     use rand::{rngs::StdRng, Rng, SeedableRng};
 
-    /// The direct first-layer kernel gives exactly the numbers of the matrix-product path
-    /// (im2col, `gemm`, pooling, ReLU), ties and cut outputs included, for square and wide
-    /// images, odd feature-map sides, more than one vector of pooled columns, and on each
-    /// instruction set; with one filter it leaves the work to the matrix-product path.
     /// The convolution by matrix products of several images at a time, forward and back,
     /// against the textbook loops: with stride and padding, cropped outputs, and batches that
     /// split into several groups (3x3 maps take eight images a group).
@@ -942,6 +938,10 @@ mod tests {
         }
     }
 
+    /// The direct first-layer kernel gives exactly the numbers of the matrix-product path
+    /// (im2col, `gemm`, pooling, ReLU), ties and cut outputs included, for square and wide
+    /// images, odd feature-map sides, more than one vector of pooled columns, and on each
+    /// instruction set; with one filter it leaves the work to the matrix-product path.
     #[test]
     fn direct_conv_relu_pool_equals_the_matrix_product_path() {
         for limit in [Simd::Avx512, Simd::Avx2Fma, Simd::Baseline] {
