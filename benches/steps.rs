@@ -12,7 +12,7 @@ use dfdx::prelude::*;
 use mnist_cnn::better::BetterModel;
 use mnist_cnn::layers::Ctx;
 use mnist_cnn::model::{Model, Network};
-use mnist_cnn::optim::Adam;
+use mnist_cnn::train::Adam;
 use mnist_cnn::{data, model};
 
 fn main() {
@@ -53,7 +53,7 @@ fn steps<N: Network>(batch: usize, images: usize) {
     let all = Instant::now();
     let steps = images / batch;
     // On one of rayon's threads, as `train::fit` runs its steps.
-    mnist_cnn::train::on_a_worker(|| for s in 0..steps {
+    mnist_cnn::cpu::on_a_worker(|| for s in 0..steps {
         let idx: Vec<usize> = (s * batch..(s + 1) * batch).collect();
         let mut c = Instant::now();
         let (x, y) = train.batch(&dev, &idx);

@@ -19,8 +19,13 @@ pub enum Error {
     BadHistory { path: PathBuf, problem: String },
     /// Reading or writing a file failed.
     Io { path: PathBuf, action: &'static str, source: io::Error },
-    /// A command-line flag or argument is wrong.
+    /// A command-line flag or argument is wrong (the command line exits with code 2).
     Usage(String),
+    /// Settings that cannot work, from any caller (a batch size of 0, no images to train on).
+    BadSettings(String),
+    /// The page cannot be served: the address cannot be listened on (a port in use, say), or
+    /// serving stopped.
+    CannotServe { addr: String, problem: String, fix: String },
     /// The tensor library reported a failure (out of memory, for example).
     Device(String),
 }
@@ -51,7 +56,8 @@ impl fmt::Display for Error {
                 path.display()
             ),
             Error::Io { path, action, source } => write!(f, "could not {action} {}: {source}", path.display()),
-            Error::Usage(msg) => write!(f, "{msg}"),
+            Error::Usage(msg) | Error::BadSettings(msg) => write!(f, "{msg}"),
+            Error::CannotServe { addr, problem, fix } => write!(f, "cannot serve on {addr}: {problem}. {fix}"),
             Error::Device(msg) => write!(f, "tensor operation failed: {msg}"),
         }
     }

@@ -2,12 +2,14 @@
 //!
 //! Handwritten digit recognition on MNIST with a convolutional network whose tensor shapes are
 //! checked by the Rust compiler: the classic Keras lesson (Conv2D -> MaxPooling2D -> Flatten ->
-//! Dense -> Dense, Adam, cross-entropy, 10 epochs, about 98.5% test accuracy), on stable Rust with
-//! [dfdx](https://docs.rs/dfdx).
+//! Dense -> Dense, Adam, cross-entropy, 10 epochs), on stable Rust with [dfdx](https://docs.rs/dfdx).
 //!
-//! The flow: [`data`] loads the bundled digits -> [`model`] is the network built from [`layers`]
-//! -> [`train`] fits it and keeps a [`history::History`] -> [`plots`] draws the pictures, which
-//! [`report`] writes to `reports/`.
+//! The stages, each a module, each using only those before it:
+//! [`data`] loads the bundled digits -> [`layers`] are the building blocks -> [`model`] stacks
+//! them into networks -> [`train`] fits one and keeps its [`History`](train::History) ->
+//! [`export`] writes it for other runtimes, [`app`] reads digits with it (files, a web page),
+//! [`report`] draws the pictures -> [`teach`] is the notebooks' glue and exercises.
+//! [`cpu`] (threads, instruction sets), [`error`] and [`encode`] (PNG, base64) serve them all.
 //!
 //! ```
 //! use mnist_cnn::{data, model, train};
@@ -19,23 +21,25 @@
 //! assert!(before.accuracy < 0.3);                           // untrained: about chance
 //! # Ok::<(), mnist_cnn::Error>(())
 //! ```
-pub mod analysis;
-pub mod better;
+pub mod app;
+pub mod cpu;
 pub mod data;
+pub mod encode;
 pub mod error;
 pub mod export;
-pub mod exercises;
 mod fsutil;
-pub mod history;
 pub mod layers;
 pub mod model;
-pub mod notebook;
-pub mod optim;
-pub mod plots;
-pub mod predict;
 pub mod report;
-pub mod serve;
+pub mod teach;
 pub mod train;
+
+// The short paths the notebooks use: `mnist_cnn::{plots, predict, history::History, ...}`.
+pub use app::{predict, serve};
+pub use model::better;
+pub use report::{analysis, plots};
+pub use teach::{exercises, notebook};
+pub use train::history;
 
 /// The tensor library, re-exported so that notebooks need one `:dep` only.
 pub use dfdx;

@@ -54,7 +54,7 @@ fn exercise_checks_accept_right_answers_and_hint_at_wrong_ones() {
     use mnist_cnn::exercises;
     let right = exercises::horizontal_edge_filter([[1.0, 1.0, 1.0], [0.0, 0.0, 0.0], [-1.0, -1.0, -1.0]]);
     assert!(right.right, "{right}");
-    let vertical = exercises::horizontal_edge_filter(mnist_cnn::plots::VERTICAL_EDGE);
+    let vertical = exercises::horizontal_edge_filter(mnist_cnn::analysis::VERTICAL_EDGE);
     assert!(!vertical.right && vertical.message.contains("vertical edges"), "{vertical}");
     assert!(!exercises::horizontal_edge_filter([[0.0; 3]; 3]).right);
     assert!(exercises::pooled_side(2, 13).right);

@@ -19,12 +19,12 @@ fn fashion_mnist_loads_trains_and_reports() {
     }
     let cfg = FitConfig { epochs: 1, verbose: false, ..FitConfig::default() };
     let (tr, te) = (m.train.take(3_000), m.test.take(1_000));
-    let mut run = Checkpoint::new(&cfg);
+    let mut run = Checkpoint::lesson(&cfg);
     train::fit(&mut run, &tr, &te, &cfg, |_| {}).unwrap();
     // One epoch on 3,000 images: far above chance (10%).
     assert!(run.history.epochs[0].val_accuracy > 0.6, "{:?}", run.history);
     let out = temp_dir("fashion-reports");
-    let small = mnist_cnn::data::Mnist { train: tr, test: te };
+    let small = mnist_cnn::data::TrainTest { train: tr, test: te };
     let written = report::write_reports(&out, &run.history, &run.model, &small).unwrap();
     assert_eq!(written.len(), 12);
 }

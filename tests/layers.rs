@@ -271,7 +271,7 @@ fn dense_inference_sees_changed_weights() {
     dense.weight.copy_from(&[0.5; 18]);
     close(&dense.forward(x.clone()).as_vec()[..3], &plain(&dense), 1e-6);
 
-    let mut opt = mnist_cnn::optim::Adam::new(0.1);
+    let mut opt = mnist_cnn::train::Adam::new(0.1);
     let mut grads = dense.alloc_grads();
     grads = dense.forward(x.clone().traced(grads)).sum().backward();
     opt.update(&mut dense, &mut grads).unwrap();

@@ -2,9 +2,9 @@
 //! exactly where an uninterrupted one would be.
 mod common;
 use common::*;
-use mnist_cnn::history::History;
+use mnist_cnn::train::History;
 use mnist_cnn::train::{self, Checkpoint, FitConfig};
-use mnist_cnn::better::{self, BetterModel};
+use mnist_cnn::better::BetterModel;
 use mnist_cnn::{data, model, report};
 
 fn config(epochs: usize, seed: u64) -> FitConfig {
@@ -23,7 +23,7 @@ fn it_learns_and_the_same_seed_gives_the_same_history() {
     let runs: Vec<Checkpoint> = [7, 7, 8]
         .into_iter()
         .map(|seed| {
-            let mut run = Checkpoint::new(&config(2, seed));
+            let mut run = Checkpoint::lesson(&config(2, seed));
             train::fit(&mut run, &tr, &te, &config(2, seed), |_| {}).unwrap();
             run
         })
@@ -44,14 +44,14 @@ fn resume_continues_exactly() {
     let m = data::load(&bundled()).unwrap();
     let (tr, te) = (m.train.take(640), m.test.take(200));
     let straight_dir = temp_dir("resume-straight");
-    let mut straight = Checkpoint::new(&config(2, 1));
+    let mut straight = Checkpoint::lesson(&config(2, 1));
     let cfg = FitConfig { checkpoint_dir: Some(straight_dir.clone()), ..config(2, 1) };
     train::fit(&mut straight, &tr, &te, &cfg, |_| {}).unwrap();
 
     // Interrupted after one epoch, then resumed from the checkpoint on disk.
     let dir = temp_dir("resume-interrupted");
     let cfg1 = FitConfig { checkpoint_dir: Some(dir.clone()), ..config(1, 1) };
-    let mut first = Checkpoint::new(&cfg1);
+    let mut first = Checkpoint::lesson(&cfg1);
     train::fit(&mut first, &tr, &te, &cfg1, |_| {}).unwrap();
     let cfg2 = FitConfig { checkpoint_dir: Some(dir.clone()), ..config(2, 1) };
     let mut resumed: Checkpoint = train::load_checkpoint(&dir, &cfg2, tr.len()).unwrap().expect("a checkpoint");
@@ -73,7 +73,7 @@ fn resume_continues_exactly() {
 fn history_csv_round_trips_and_bad_csv_is_an_error() {
     let dir = temp_dir("history");
     let m = data::load(&bundled()).unwrap();
-    let mut run = Checkpoint::new(&config(1, 0));
+    let mut run = Checkpoint::lesson(&config(1, 0));
     train::fit(&mut run, &m.train.take(200), &m.test.take(100), &config(1, 0), |_| {}).unwrap();
     let path = dir.join("history.csv");
     run.history.save_csv(&path).unwrap();
@@ -88,7 +88,7 @@ fn history_csv_round_trips_and_bad_csv_is_an_error() {
 fn reports_are_real_pictures() {
     let dir = temp_dir("reports");
     let m = data::load(&bundled()).unwrap();
-    let mut run = Checkpoint::new(&config(2, 0));
+    let mut run = Checkpoint::lesson(&config(2, 0));
     train::fit(&mut run, &m.train.take(300), &m.test.take(100), &config(2, 0), |_| {}).unwrap();
     let written = report::write_reports(&dir, &run.history, &run.model, &m).unwrap();
     let names: Vec<_> = written.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
@@ -109,7 +109,7 @@ fn the_better_network_learns_and_resumes_exactly_with_dropout_and_moved_images()
         epochs,
         verbose: false,
         checkpoint_dir: Some(dir.to_path_buf()),
-        ..better::fit_config()
+        ..FitConfig::better()
     };
     let straight_dir = temp_dir("better-straight");
     let mut straight: Checkpoint<BetterModel> = Checkpoint::start(&cfg(2, &straight_dir));

@@ -66,7 +66,7 @@ fn batch_norm_affine(scale: &[f32], bias: &[f32], mean: &[f32], var: &[f32], eps
 /// `dir/{name}.probabilities.f32` (the library's ten probabilities for each).
 pub fn write_reference<N: Network>(model: &N, split: &crate::data::Split, dir: &Path, name: &str) -> Result<()> {
     let pixels: Vec<f32> = split.images.iter().map(|&p| crate::data::normalise(p)).collect();
-    let probs = crate::analysis::predict_all(model, split).concat();
+    let probs = crate::report::analysis::predict_all(model, split).concat();
     write_atomic(&dir.join(format!("{name}.images.f32")), &le_bytes(&pixels))?;
     write_atomic(&dir.join(format!("{name}.probabilities.f32")), &le_bytes(&probs))
 }

@@ -26,7 +26,7 @@ pub use dims::{Flat, Same, Valid};
 pub use dropout::Dropout;
 pub use flatten::Flatten;
 pub use fused::{conv_relu_pool, InputGradient, PooledMaps};
-pub use node::{LayerSummary, Node, Op, Summary};
+pub use node::{thousands, LayerSummary, Node, Op, Summary};
 pub use pool::MaxPool2D;
 pub use stack::{Ctx, Flow, Layer, Ready};
 

@@ -1,6 +1,5 @@
 //! What a layer is, as data: the description that the summary, the exporters and the pictures
 //! read, written by each layer for itself (see [`super::Layer::nodes`]).
-use crate::model::thousands;
 
 /// One layer's operation, with its weights.
 #[derive(Debug, Clone, PartialEq)]
@@ -122,4 +121,17 @@ impl std::fmt::Display for Summary {
         writeln!(f, "{line}")?;
         write!(f, "Total params: {}", thousands(self.total_params()))
     }
+}
+
+/// `1234567` as `1,234,567`.
+pub fn thousands(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }

@@ -2,7 +2,13 @@
 //! the feature maps of one digit.
 use crate::data::{Split, CLASSES};
 use crate::layers::Op;
-use crate::model::{self, argmax, Network};
+use dfdx::prelude::*;
+
+use crate::layers::{Conv2D, MaxPool2D};
+use crate::model::{argmax, Network};
+
+/// The lesson's probabilities for a whole split (kept here, where the notebooks look for it).
+pub use crate::model::predict_all;
 
 /// `counts[label][predicted]`: how often a digit was taken for each digit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,15 +25,6 @@ pub struct Miss {
     pub predicted: u8,
     /// The probability the model gave its (wrong) answer.
     pub probability: f32,
-}
-
-/// The model's ten probabilities for every image of `split`, in batches of 1,000.
-pub fn predict_all<N: Network>(model: &N, split: &Split) -> Vec<[f32; CLASSES]> {
-    let dev = model.device();
-    (0..split.len())
-        .step_by(1000)
-        .flat_map(|start| model::probabilities(model, split.range(&dev, start..(start + 1000).min(split.len())).0))
-        .collect()
 }
 
 impl ConfusionMatrix {
@@ -116,4 +113,40 @@ pub fn filters<N: Network>(model: &N) -> Vec<f32> {
         Op::Conv2D { weight, .. } => Some(weight),
         _ => None,
     }).unwrap_or_default()
+}
+
+// What one filter and one pooling make of an image, for the pictures and the exercises.
+
+/// The vertical-edge filter of the pooling picture: each output is (left column) - (right
+/// column) of a 3x3 patch, so it is positive on a stroke's right edge (ink on the left, dark on
+/// the right) and negative on its left edge.
+pub const VERTICAL_EDGE: [[f32; 3]; 3] = [[1.0, 0.0, -1.0], [1.0, 0.0, -1.0], [1.0, 0.0, -1.0]];
+
+/// A small grid of numbers for the 2x2 max-pooling picture.
+pub const POOL_EXAMPLE: [[f32; 4]; 4] = [[1.0, 3.0, 2.0, 1.0], [4.0, 6.0, 5.0, 0.0], [3.0, 1.0, 1.0, 2.0], [0.0, 2.0, 7.0, 4.0]];
+
+/// `image` (0-255) through a one-filter [`Conv2D`] holding `filter`, as the model's first
+/// layer would compute it: `[26 x 26]` responses.
+pub fn filter_response(image: &[u8], filter: [[f32; 3]; 3]) -> Vec<f32> {
+    let dev: Cpu = Default::default();
+    let conv = Conv2D::<1, 1, 3> { weight: dev.tensor([[filter]]), bias: dev.zeros(), padding: Default::default() };
+    let x = dev.tensor_from_vec(image.iter().map(|&p| p as f32 / 255.0).collect(), (1usize, Const::<1>, Const::<28>, Const::<28>));
+    conv.forward(x).as_vec()
+}
+
+/// `values` (`side x side`, one channel) through [`MaxPool2D<2>`]: `side/2 x side/2` maxima.
+pub fn max_pool_2x2<const S: usize>(values: &[f32]) -> Vec<f32>
+where
+    Const<S>: crate::layers::dims::PoolOut<2, 2>,
+{
+    let dev: Cpu = Default::default();
+    let x = dev.tensor_from_vec(values.to_vec(), (1usize, Const::<1>, Const::<S>, Const::<S>));
+    MaxPool2D::<2>.forward(x).as_vec()
+}
+
+/// Where `filter` answers most strongly on `pixels` (the top-left corner of that 3x3 window).
+pub fn strongest_window(pixels: &[u8], filter: [[f32; 3]; 3]) -> (usize, usize) {
+    let response = filter_response(pixels, filter);
+    let best = (0..response.len()).max_by(|&a, &b| response[a].total_cmp(&response[b])).unwrap_or(0);
+    (best / 26, best % 26)
 }

@@ -151,7 +151,7 @@ fn adam_step(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], params: [f3
     // Large tensors in pieces on all of rayon's threads; each weight's update is its own, so the
     // numbers are the same on any number of threads (2 threads, batch 32: 0.48 -> 0.37 ms a step).
     const PIECE: usize = 1 << 14;
-    if w.len() >= 4 * PIECE && rayon::current_num_threads() > 1 {
+    if w.len() >= 4 * PIECE && crate::cpu::threads() > 1 {
         use rayon::prelude::*;
         w.par_chunks_mut(PIECE)
             .zip(g.par_chunks(PIECE))
@@ -174,7 +174,7 @@ fn adam_piece(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], params: [f
     }
     #[cfg(target_arch = "x86_64")]
     {
-        use crate::layers::kernels::Simd;
+        use crate::cpu::InstructionSet;
         #[target_feature(enable = "avx512f,avx2")]
         fn avx512(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], params: [f32; 4]) {
             body(w, g, m, v, params)
@@ -183,12 +183,12 @@ fn adam_piece(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], params: [f
         fn avx2(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], params: [f32; 4]) {
             body(w, g, m, v, params)
         }
-        match crate::layers::kernels::simd() {
+        match crate::cpu::instruction_set() {
             // SAFETY: the processor has the features the function is compiled for.
-            Simd::Avx512 => return unsafe { avx512(w, g, m, v, params) },
+            InstructionSet::Avx512 => return unsafe { avx512(w, g, m, v, params) },
             // SAFETY: as above.
-            Simd::Avx2Fma => return unsafe { avx2(w, g, m, v, params) },
-            Simd::Baseline => {}
+            InstructionSet::Avx2Fma => return unsafe { avx2(w, g, m, v, params) },
+            InstructionSet::Plain => {}
         }
     }
     body(w, g, m, v, params)
@@ -197,7 +197,7 @@ fn adam_piece(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], params: [f
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layers::kernels::{Simd, SIMD_LIMIT};
+    use crate::cpu::{InstructionSet, INSTRUCTION_SET_LIMIT};
     use rand::{rngs::StdRng, Rng, SeedableRng};
 
     /// Random weights, gradients and moments (`v` not negative) of `n` values.
@@ -213,15 +213,15 @@ mod tests {
     #[test]
     fn adam_step_is_the_same_on_every_instruction_set() {
         let [w, g, m, v] = random_state(8, 1000);
-        let run = |limit: Simd| {
-            SIMD_LIMIT.with(|l| l.set(limit));
+        let run = |limit: InstructionSet| {
+            INSTRUCTION_SET_LIMIT.with(|l| l.set(limit));
             let (mut w, mut m, mut v) = (w.clone(), m.clone(), v.clone());
             adam_step(&mut w, &g, &mut m, &mut v, [0.9, 0.999, 1e-3, 1e-7]);
             [w, m, v].map(|x| x.iter().map(|v| v.to_bits()).collect::<Vec<u32>>())
         };
-        let plain = run(Simd::Baseline);
-        assert_eq!(run(Simd::Avx2Fma), plain);
-        assert_eq!(run(Simd::Avx512), plain);
+        let plain = run(InstructionSet::Plain);
+        assert_eq!(run(InstructionSet::Avx2Fma), plain);
+        assert_eq!(run(InstructionSet::Avx512), plain);
     }
 
     /// A large tensor, updated in pieces on rayon's threads, gets the numbers of one pass on

@@ -2,7 +2,7 @@
 //! filters, and a check says whether the result is right, with a hint when it is not.
 use std::fmt;
 
-use crate::plots::filter_response;
+use crate::report::analysis::filter_response;
 
 /// The verdict of a check cell.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -154,21 +154,7 @@ pub fn top(probabilities: &[f32; 10], n: usize) -> Vec<(usize, f32)> {
     ranked
 }
 
-/// Encodes grey pixels (`width x height`, one byte each) as PNG.
-pub fn png(pixels: &[u8], width: u32, height: u32) -> Vec<u8> {
-    let mut out = Vec::new();
-    image::ImageEncoder::write_image(
-        image::codecs::png::PngEncoder::new(&mut out),
-        pixels,
-        width,
-        height,
-        image::ColorType::L8,
-    )
-    .expect("encoding in memory cannot fail");
-    out
-}
-
 /// Writes 28x28 grey pixels as a PNG file (to try [`read_digit`] on), atomically.
 pub fn write_digit_png(path: &Path, pixels: &[u8]) -> Result<()> {
-    fsutil::write_atomic(path, &png(pixels, SIDE as u32, SIDE as u32))
+    fsutil::write_atomic(path, &crate::encode::png(pixels, SIDE as u32, SIDE as u32, 1))
 }

@@ -1,13 +1,16 @@
 //! `report`: the lesson's pictures as PNG files in one folder, from a history and the data.
 use std::path::{Path, PathBuf};
 
-use crate::analysis::{self, ConfusionMatrix};
-use crate::data::Mnist;
+pub mod analysis;
+pub mod plots;
+
+use self::analysis::ConfusionMatrix;
+use crate::data::TrainTest;
 use crate::error::Result;
 use crate::fsutil::write_atomic;
-use crate::history::History;
+use crate::train::history::History;
 use crate::model::Network;
-use crate::plots;
+
 
 /// The index of the training digit shown in the pixel-matrix and pooling pictures (a 5, the
 /// first image of MNIST).
@@ -16,7 +19,7 @@ pub const SHOWCASE: usize = 0;
 /// Writes every report picture of the lesson's model into `dir` (atomically, one file at a
 /// time) and returns the paths: the pictures of [`write_run_reports`], and the look inside the
 /// network (filters, feature maps) and at the data (samples, pixels, pooling).
-pub fn write_reports<N: Network>(dir: &Path, history: &History, model: &N, data: &Mnist) -> Result<Vec<PathBuf>> {
+pub fn write_reports<N: Network>(dir: &Path, history: &History, model: &N, data: &TrainTest) -> Result<Vec<PathBuf>> {
     let digit = data.train.image(SHOWCASE);
     let label = data.train.class_name(SHOWCASE);
     let mut written = write_run_reports(dir, history, model, data)?;
@@ -38,14 +41,14 @@ pub fn write_reports<N: Network>(dir: &Path, history: &History, model: &N, data:
         }
     }
     let title = format!("The model's probabilities for this \"{label}\"");
-    pictures.push(("digit_probabilities.png", plots::probability_bars(&crate::predict::probabilities(model, digit), &title)));
+    pictures.push(("digit_probabilities.png", plots::probability_bars(&crate::app::predict::probabilities(model, digit), &title)));
     written.extend(write_all(dir, pictures)?);
     Ok(written)
 }
 
 /// Writes the pictures any trained network has: accuracy and loss per epoch, predictions on
 /// test digits, the confusion matrix and the misclassified digits.
-pub fn write_run_reports<N: Network>(dir: &Path, history: &History, model: &N, data: &Mnist) -> Result<Vec<PathBuf>> {
+pub fn write_run_reports<N: Network>(dir: &Path, history: &History, model: &N, data: &TrainTest) -> Result<Vec<PathBuf>> {
     // One pass over the test set feeds the predictions, the confusion matrix and the misses.
     let all = analysis::predict_all(model, &data.test);
     let pictures = [

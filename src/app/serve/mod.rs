@@ -3,7 +3,7 @@
 //!
 //! The page (`serve/page.html`, one file, no scripts from elsewhere) sends the drawing as a PNG
 //! to `POST /predict`; the server prepares it exactly as `predict` prepares a file (see
-//! [`crate::predict::prepare`]) and answers with the 28x28 image the model saw and its ten
+//! [`crate::app::predict::prepare`]) and answers with the 28x28 image the model saw and its ten
 //! probabilities. Every bad request gets a 4xx status and a JSON `{"error": ...}`. The HTTP
 //! side, built so that one slow client never holds up the others, is in [`http`].
 use std::io::Write;
@@ -15,23 +15,25 @@ use serde_json::json;
 
 use crate::error::{Error, Result};
 use crate::model::Network;
-use crate::{export, fsutil, predict};
+use crate::app::predict;
+use crate::{export, fsutil};
 
 pub mod http;
+pub mod request;
 
 pub use http::Limits;
 
 /// The page, compiled into the binary.
-pub const PAGE: &str = include_str!("serve/page.html");
+pub const PAGE: &str = include_str!("page.html");
 
 /// The page's copy of the library's inference (preparation and network), in JavaScript.
-pub const NN_JS: &str = include_str!("serve/nn.js");
+pub const NN_JS: &str = include_str!("nn.js");
 
 /// The service worker that lets the page work offline.
-pub const SERVICE_WORKER: &str = include_str!("serve/sw.js");
+pub const SERVICE_WORKER: &str = include_str!("sw.js");
 
 /// The web app manifest that lets a phone install the page on its home screen.
-pub const MANIFEST: &str = include_str!("serve/manifest.webmanifest");
+pub const MANIFEST: &str = include_str!("manifest.webmanifest");
 
 /// The largest request body accepted: a 280x280 drawing is a few kilobytes; a photo of a digit
 /// fits too.
@@ -55,7 +57,7 @@ impl Site {
             ("model.web", "application/octet-stream", web.clone()),
             // The same network as a script, for a page opened from a file (a USB stick), where
             // browsers refuse to fetch the file beside it but still run a script.
-            ("model.js", "text/javascript; charset=utf-8", format!("window.MNIST_CNN_MODEL = \"{}\";\n", crate::notebook::base64(&web)).into_bytes()),
+            ("model.js", "text/javascript; charset=utf-8", format!("window.MNIST_CNN_MODEL = \"{}\";\n", crate::encode::base64(&web)).into_bytes()),
             ("icon-192.png", "image/png", icon(192)),
             ("icon-512.png", "image/png", icon(512)),
         ];
@@ -100,7 +102,7 @@ fn icon(side: u32) -> Vec<u8> {
             (((pen - d) * side as f32 + 0.5).clamp(0.0, 1.0) * 255.0).round() as u8
         })
         .collect();
-    predict::png(&pixels, side, side)
+    crate::encode::png(&pixels, side, side, 1)
 }
 
 /// An HTTP answer.
@@ -172,10 +174,13 @@ impl Default for Options {
 pub fn serve<N: Network + Sync>(model: &N, options: &Options) -> Result<()> {
     let host = if options.lan { "0.0.0.0" } else { options.host.as_str() };
     let addr = format!("{host}:{}", options.port);
-    let listener = TcpListener::bind(&addr).map_err(|e| {
-        Error::Usage(format!("cannot listen on {addr}: {e}. If the port is in use, pick another with --port."))
-    })?;
-    let bound = listener.local_addr().map_err(|e| Error::Usage(format!("cannot listen on {addr}: {e}")))?;
+    let cannot = |e: std::io::Error| Error::CannotServe {
+        addr: addr.clone(),
+        problem: e.to_string(),
+        fix: "If the port is in use, pick another with --port.".into(),
+    };
+    let listener = TcpListener::bind(&addr).map_err(cannot)?;
+    let bound = listener.local_addr().map_err(cannot)?;
     let local = if bound.ip().is_unspecified() { SocketAddr::new(Ipv4Addr::LOCALHOST.into(), bound.port()) } else { bound };
     // What is printed is for the person at the terminal: if nobody reads it (a closed pipe),
     // the server serves on.
@@ -204,7 +209,11 @@ pub fn serve<N: Network + Sync>(model: &N, options: &Options) -> Result<()> {
         limits.max_connections,
         limits.client_timeout.as_secs()
     );
-    serve_on(listener, model, limits).map_err(|e| Error::Usage(format!("serving on {addr} stopped: {e}")))
+    serve_on(listener, model, limits).map_err(|e| Error::CannotServe {
+        addr: addr.clone(),
+        problem: format!("serving stopped ({e})"),
+        fix: "Start it again.".into(),
+    })
 }
 
 /// Serves the page on `listener` (bound already) until the process ends, printing nothing.

@@ -3,9 +3,9 @@
 use std::fmt::Write;
 use std::path::PathBuf;
 
-use crate::history::History;
+use crate::train::history::History;
 use crate::model::{thousands, Summary};
-use crate::plots::Picture;
+use crate::report::plots::Picture;
 use crate::train::Evaluation;
 
 /// The environment variable that puts the notebooks in quick mode (the test runner sets it).
@@ -56,28 +56,10 @@ fn emit(mime: &str, content: &str) {
     println!("EVCXR_BEGIN_CONTENT {mime}\n{content}\nEVCXR_END_CONTENT");
 }
 
-/// Standard base64 (RFC 4648), for PNG bytes in a notebook.
-pub fn base64(bytes: &[u8]) -> String {
-    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(TABLE[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 impl Picture {
     /// Shows the picture as a PNG cell output.
     pub fn evcxr_display(&self) {
-        emit("image/png", &base64(&self.png()));
+        emit("image/png", &crate::encode::base64(&self.png()));
     }
 }
 

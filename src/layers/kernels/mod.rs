@@ -1,0 +1,14 @@
+//! The arithmetic of the layers on plain `f32` slices in NCHW order, kept apart from the dfdx
+//! plumbing so it can be read (and tested) as loops. Inner loops run along an image row, so the
+//! compiler vectorises them; the first layer's kernels are written for AVX-512 and AVX2 (chosen
+//! at run time, [`crate::cpu::instruction_set`]) and give the plain path's numbers bit for bit.
+mod conv;
+mod direct;
+mod lanes;
+mod matmul;
+mod pool;
+
+pub(crate) use conv::{conv_backward, conv_backward_bias, conv_forward, ConvGeom};
+pub(crate) use direct::{conv1_pool2_weight_grad, conv1_relu_pool2, pooled_bias_grad};
+pub(crate) use matmul::matmul_strided;
+pub(crate) use pool::{avg_pool_backward, avg_pool_forward, max_pool_backward, max_pool_forward, PoolGeom};
