@@ -1,8 +1,13 @@
 //! The exported files, run by independent runtimes, give the library's probabilities.
 //!
-//! ONNX is checked here by tract. TFLite is checked by LiteRT (Python) in the test command:
-//! this test writes the fixture it reads (`target/export-check/`: the .tflite files, 1,000 test
-//! images and the library's probabilities for them), and `scripts/check-tflite.py` compares.
+//! ONNX is checked here by tract. So is TFLite, by tract-tflite: its code generated from
+//! TFLite's schema.fbs runs the flatbuffers verifier (every offset, length and alignment), its
+//! accessors let the structure be checked (inputs, outputs, buffers and their 16-byte alignment,
+//! operators), and tract runs the file: bytes to probabilities within `cargo test`, by a reader
+//! that shares no code with the writer but the `flatbuffers` crate. LiteRT (Python), the
+//! reference runtime, runs the files in the test command: these tests write the fixture it
+//! reads (`target/export-check/`: the .tflite files, 1,000 test images and the library's
+//! probabilities for them), and `scripts/check-tflite.py` compares.
 mod common;
 use std::path::{Path, PathBuf};
 
@@ -13,6 +18,7 @@ use mnist_cnn::layers::{AvgPool2D, BatchNorm2D, Conv2D, Dense, Dropout, Flatten,
 use mnist_cnn::model::{self, Network, Sequential};
 use mnist_cnn::{analysis, data};
 use tract_onnx::prelude::*;
+use tract_tflite::tflite as fbs;
 
 const IMAGES: usize = 1000;
 
@@ -39,16 +45,34 @@ fn run_onnx(path: &Path, pixels: Vec<f32>) -> Vec<f32> {
     out[0].to_plain_array_view::<f32>().unwrap().iter().copied().collect()
 }
 
+/// The probabilities tract gives for each image, one at a time (the file's input is `[1, 28,
+/// 28, 1]`: one channel, so the same floats as channels first).
+fn run_tflite(path: &Path, pixels: &[f32]) -> Vec<f32> {
+    let plan = tract_tflite::tflite().model_for_path(path).unwrap().into_optimized().unwrap().into_runnable().unwrap();
+    let mut probs = Vec::with_capacity(pixels.len() / 784 * 10);
+    for image in pixels.chunks(784) {
+        let input: Tensor = tract_ndarray::Array4::from_shape_vec((1, 28, 28, 1), image.to_vec()).unwrap().into();
+        let out = plan.run(tvec!(input.into())).unwrap();
+        probs.extend(out[0].to_plain_array_view::<f32>().unwrap().iter().copied());
+    }
+    probs
+}
+
+/// Fails unless `got` gives `want`'s probabilities within 1e-4 and the same predictions.
+fn assert_same_probabilities(got: &[f32], want: &[f32], what: &str) {
+    assert_eq!(got.len(), want.len());
+    let worst = got.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    assert!(worst <= 1e-4, "{what} differs from the library by up to {worst}");
+    let argmax = |v: &[f32]| v.chunks(10).map(model::argmax).collect::<Vec<_>>();
+    assert_eq!(argmax(got), argmax(want), "{what}: the same predictions");
+}
+
 fn check_onnx<N: Network>(net: &N, name: &str) {
     let path = temp_dir(&format!("onnx-{name}")).join(format!("{name}.onnx"));
     export::write_onnx(net, &path).unwrap();
     let (pixels, want) = reference(net);
     let got = run_onnx(&path, pixels);
-    assert_eq!(got.len(), want.len());
-    let worst = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
-    assert!(worst <= 1e-4, "{name}: tract differs from the library by up to {worst}");
-    let argmax = |v: &[f32]| v.chunks(10).map(model::argmax).collect::<Vec<_>>();
-    assert_eq!(argmax(&got), argmax(&want), "{name}: the same predictions");
+    assert_same_probabilities(&got, &want, &format!("{name}: tract on the ONNX file"));
 }
 
 #[test]
@@ -128,31 +152,149 @@ fn the_lenet5_example_trains_saves_and_exports_from_outside_the_library() {
     let floats = |name: &str| std::fs::read(dir.join(name)).unwrap().chunks(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect::<Vec<f32>>();
     let (pixels, want) = (floats("lenet5.images.f32"), floats("lenet5.probabilities.f32"));
     assert_eq!((pixels.len(), want.len()), (IMAGES * 784, IMAGES * 10));
-    let got = run_onnx(&dir.join("lenet5.onnx"), pixels);
-    let worst = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
-    assert!(worst <= 1e-4, "lenet5: tract differs from the library by up to {worst}");
+    let tflite = dir.join("lenet5.tflite");
+    check_tflite_structure(&std::fs::read(&tflite).unwrap()).unwrap();
+    assert_same_probabilities(&run_tflite(&tflite, &pixels), &want, "lenet5: tract on the TFLite file");
+    assert_same_probabilities(&run_onnx(&dir.join("lenet5.onnx"), pixels), &want, "lenet5: tract on the ONNX file");
 }
 
 fn check_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("target/export-check")
 }
 
-fn write_tflite_fixture<N: Network>(net: &N, name: &str) {
+/// Writes `name`'s fixture for LiteRT, then reads the TFLite file back: verified, its structure
+/// checked, and run by tract, which must give the library's probabilities.
+fn check_tflite<N: Network>(net: &N, name: &str) {
     let dir = check_dir();
     std::fs::create_dir_all(&dir).unwrap();
-    export::write_tflite(net, &dir.join(format!("{name}.tflite"))).unwrap();
+    let path = dir.join(format!("{name}.tflite"));
+    export::write_tflite(net, &path).unwrap();
     let test = data::load(&bundled()).unwrap().test.take(IMAGES);
     export::write_reference(net, &test, &dir, name).unwrap();
+    check_tflite_structure(&std::fs::read(&path).unwrap()).unwrap_or_else(|e| panic!("{name}.tflite: {e}"));
+    let (pixels, want) = reference(net);
+    assert_same_probabilities(&run_tflite(&path, &pixels), &want, &format!("{name}: tract on the TFLite file"));
+}
+
+/// What a TFLite runtime relies on, read with the verifier (every offset, length and alignment
+/// inside the buffer) and the schema's accessors.
+fn check_tflite_structure(file: &[u8]) -> Result<(), String> {
+    macro_rules! ensure {
+        ($cond:expr, $($msg:tt)+) => {
+            if !$cond {
+                return Err(format!($($msg)+));
+            }
+        };
+    }
+    let model = fbs::root_as_model(file).map_err(|e| format!("not a valid Model: {e}"))?;
+    ensure!(fbs::model_buffer_has_identifier(file), "no TFL3 identifier");
+    ensure!(model.version() == 3, "schema version {}", model.version());
+    let (codes, buffers, subgraphs) = (model.operator_codes().ok_or("no operator codes")?, model.buffers().ok_or("no buffers")?, model.subgraphs().ok_or("no subgraphs")?);
+    ensure!(subgraphs.len() == 1, "{} subgraphs", subgraphs.len());
+    let graph = subgraphs.get(0);
+    let tensors = graph.tensors().ok_or("no tensors")?;
+    let shape = |t: u32| tensors.get(t as usize).shape().map(|s| s.iter().collect::<Vec<i32>>()).unwrap_or_default();
+    let name = |t: u32| tensors.get(t as usize).name().unwrap_or_default().to_string();
+    let (inputs, outputs) = (graph.inputs().ok_or("no inputs")?, graph.outputs().ok_or("no outputs")?);
+    ensure!(inputs.len() == 1 && name(inputs.get(0) as u32) == "image" && shape(inputs.get(0) as u32) == [1, 28, 28, 1], "input");
+    let output = outputs.get(0) as u32;
+    ensure!(outputs.len() == 1 && name(output) == "probabilities" && shape(output) == [1, 10], "output");
+    ensure!(buffers.get(0).data().is_none_or(|d| d.is_empty()), "buffer 0 holds data");
+    // Constants: float32 or int32, their data as long as their shape says, 16-byte aligned.
+    let mut computed = vec![false; tensors.len()];
+    computed[inputs.get(0) as usize] = true;
+    for (i, t) in tensors.iter().enumerate() {
+        ensure!((t.buffer() as usize) < buffers.len(), "tensor {i}: buffer {} of {}", t.buffer(), buffers.len());
+        ensure!(matches!(t.type_(), fbs::TensorType::FLOAT32 | fbs::TensorType::INT32), "tensor {i}: type {:?}", t.type_());
+        if t.buffer() == 0 {
+            continue;
+        }
+        let data = buffers.get(t.buffer() as usize).data().ok_or(format!("tensor {i}: no data"))?;
+        let values: i32 = shape(i as u32).iter().product();
+        ensure!(data.len() == 4 * values as usize, "tensor {i}: {} bytes for shape {:?}", data.len(), shape(i as u32));
+        let at = data.bytes().as_ptr() as usize - file.as_ptr() as usize;
+        ensure!(at.is_multiple_of(16), "tensor {i}: data at byte {at}, not a multiple of 16");
+        computed[i] = true;
+    }
+    // Operators: known codes with their options, each reading what is already computed.
+    let ops = graph.operators().ok_or("no operators")?;
+    let mut last = None;
+    for (i, op) in ops.iter().enumerate() {
+        ensure!((op.opcode_index() as usize) < codes.len(), "operator {i}: opcode {}", op.opcode_index());
+        let code = codes.get(op.opcode_index() as usize);
+        ensure!(code.deprecated_builtin_code() as i32 == code.builtin_code().0, "operator {i}: two codes");
+        use fbs::{BuiltinOperator as B, BuiltinOptions as O};
+        let options = match code.builtin_code() {
+            B::CONV_2D => O::Conv2DOptions,
+            B::MAX_POOL_2D | B::AVERAGE_POOL_2D => O::Pool2DOptions,
+            B::FULLY_CONNECTED => O::FullyConnectedOptions,
+            B::RESHAPE => O::ReshapeOptions,
+            B::SOFTMAX => O::SoftmaxOptions,
+            B::ADD => O::AddOptions,
+            B::MUL => O::MulOptions,
+            B::RELU | B::LOGISTIC | B::TANH => O::NONE,
+            other => return Err(format!("operator {i}: {other:?}")),
+        };
+        ensure!(op.builtin_options_type() == options, "operator {i}: options {:?}", op.builtin_options_type());
+        ensure!(options == O::NONE || op.builtin_options().is_some(), "operator {i}: no options table");
+        for t in op.inputs().ok_or("no operator inputs")? {
+            ensure!(computed.get(t as usize) == Some(&true), "operator {i} reads tensor {t} before it is computed");
+        }
+        let outs = op.outputs().ok_or("no operator outputs")?;
+        ensure!(outs.len() == 1, "operator {i}: {} outputs", outs.len());
+        let out = outs.get(0) as usize;
+        ensure!(out < tensors.len() && !computed[out], "operator {i} writes tensor {out}");
+        computed[out] = true;
+        last = Some((code.builtin_code(), out));
+    }
+    ensure!(last == Some((fbs::BuiltinOperator::SOFTMAX, output as usize)), "the last operator is the softmax to the output");
+    Ok(())
 }
 
 #[test]
-fn tflite_files_are_written_for_litert_to_check() {
-    write_tflite_fixture(&lesson_model(), "lesson");
-    let net: BetterModel = Network::build(&model::device(4));
-    write_tflite_fixture(&net, "better");
-    write_tflite_fixture(&zoo(), "zoo");
+fn tflite_of_the_trained_lesson_model_reads_back_and_matches_the_library_in_tract() {
+    check_tflite(&lesson_model(), "lesson");
     let file = std::fs::read(check_dir().join("lesson.tflite")).unwrap();
     assert_eq!(&file[4..8], b"TFL3", "the TFLite file identifier");
+}
+
+#[test]
+fn tflite_of_the_better_model_reads_back_and_matches_the_library_in_tract() {
+    let net: BetterModel = Network::build(&model::device(4));
+    check_tflite(&net, "better");
+}
+
+#[test]
+fn tflite_of_every_kind_of_layer_reads_back_and_matches_the_library_in_tract() {
+    check_tflite(&zoo(), "zoo");
+}
+
+/// The checks above can fail: a file with one offset corrupted, or with its data moved off the
+/// 16-byte boundary, is refused.
+#[test]
+fn a_corrupted_tflite_file_fails_the_checks() {
+    let path = temp_dir("tflite-corrupt").join("zoo.tflite");
+    export::write_tflite(&zoo(), &path).unwrap();
+    let file = std::fs::read(&path).unwrap();
+    check_tflite_structure(&file).unwrap();
+    let u32_at = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as usize;
+    // The model table's offset to its buffers, pointed past the end of the file.
+    let root = u32_at(&file, 0);
+    let vtable = (root as i64 - i32::from_le_bytes(file[root..root + 4].try_into().unwrap()) as i64) as usize;
+    let slot = fbs::Model::VT_BUFFERS as usize;
+    let field = root + u16::from_le_bytes(file[vtable + slot..vtable + slot + 2].try_into().unwrap()) as usize;
+    let mut bad = file.clone();
+    bad[field..field + 4].copy_from_slice(&(file.len() as u32).to_le_bytes());
+    let err = check_tflite_structure(&bad).unwrap_err();
+    assert!(err.starts_with("not a valid Model"), "{err}");
+    // Four bytes more in front, and the root offset moved to match: still a valid FlatBuffer,
+    // but every buffer's data now starts 4 bytes past a multiple of 16.
+    let mut shifted = (root as u32 + 4).to_le_bytes().to_vec();
+    shifted.extend_from_slice(&file[4..8]);
+    shifted.extend_from_slice(&[0; 4]);
+    shifted.extend_from_slice(&file[8..]);
+    let err = check_tflite_structure(&shifted).unwrap_err();
+    assert!(err.contains("not a multiple of 16"), "{err}");
 }
 
 #[test]

@@ -9,10 +9,11 @@
 //!
 //! Both end with the softmax, so an app reads probabilities directly. Both are written from the
 //! network's own description of its layers ([`Network::nodes`]), so any network of the library
-//! exports, by hand from the formats' schemas (protobuf for ONNX, FlatBuffers for TFLite): a
-//! network is a few well-known operations, and writing them needs no converter and no Python.
-//! Dropout is left out (it does nothing at inference). The graph is named after the file
-//! (`models/lesson.onnx`: `mnist-cnn lesson`).
+//! exports, straight from the formats' schemas: ONNX with a small protobuf encoder
+//! ([`protobuf`]), TFLite with the `flatbuffers` crate's builder ([`flatbuf`]), every field
+//! named after onnx.proto3 or schema.fbs. A network is a few well-known operations, and writing
+//! them needs no converter and no Python. Dropout is left out (it does nothing at inference).
+//! The graph is named after the file (`models/lesson.onnx`: `mnist-cnn lesson`).
 use std::path::Path;
 
 use crate::error::Result;
@@ -20,7 +21,9 @@ use crate::fsutil::write_atomic;
 use crate::layers::{Node, Op};
 use crate::model::Network;
 
+mod flatbuf;
 mod onnx;
+mod protobuf;
 mod tflite;
 pub mod web;
 
@@ -66,7 +69,7 @@ fn batch_norm_affine(scale: &[f32], bias: &[f32], mean: &[f32], var: &[f32], eps
 /// `dir/{name}.probabilities.f32` (the library's ten probabilities for each).
 pub fn write_reference<N: Network>(model: &N, split: &crate::data::Split, dir: &Path, name: &str) -> Result<()> {
     let pixels: Vec<f32> = split.images.iter().map(|&p| crate::data::normalise(p)).collect();
-    let probs = crate::report::analysis::predict_all(model, split).concat();
+    let probs = crate::model::predict_all(model, split).concat();
     write_atomic(&dir.join(format!("{name}.images.f32")), &le_bytes(&pixels))?;
     write_atomic(&dir.join(format!("{name}.probabilities.f32")), &le_bytes(&probs))
 }

@@ -1,6 +1,7 @@
-//! ONNX: a protobuf message (onnx.proto3, `ModelProto`), encoded field by field. The field
-//! numbers are named after onnx.proto3's fields.
+//! ONNX: the graph as a protobuf message (onnx.proto3, `ModelProto`). Every field number and
+//! enum value is named after onnx.proto3, so each can be checked against it.
 use super::le_bytes;
+use super::protobuf::Proto;
 use crate::data::SIDE;
 use crate::layers::{Node, Op};
 
@@ -26,7 +27,7 @@ const NODE_OUTPUT: u32 = 2;
 const NODE_NAME: u32 = 3;
 const NODE_OP_TYPE: u32 = 4;
 const NODE_ATTRIBUTE: u32 = 5;
-// AttributeProto
+// AttributeProto, and its AttributeType enum
 const ATTR_NAME: u32 = 1;
 const ATTR_F: u32 = 2;
 const ATTR_I: u32 = 3;
@@ -54,46 +55,6 @@ const DIM_PARAM: u32 = 2;
 /// IR version 8 (ONNX 1.10+), operator set 13.
 const IR_VERSION: i64 = 8;
 const OPSET: i64 = 13;
-
-/// A protobuf message being written: each field is a tag (number and wire type) and a value.
-#[derive(Default)]
-struct Proto(Vec<u8>);
-
-impl Proto {
-    fn varint(&mut self, mut v: u64) {
-        while v >= 0x80 {
-            self.0.push(v as u8 | 0x80);
-            v >>= 7;
-        }
-        self.0.push(v as u8);
-    }
-    fn int(mut self, field: u32, v: i64) -> Self {
-        self.varint((field as u64) << 3);
-        self.varint(v as u64);
-        self
-    }
-    fn ints(self, field: u32, vs: &[i64]) -> Self {
-        vs.iter().fold(self, |p, &v| p.int(field, v))
-    }
-    fn bytes(mut self, field: u32, b: &[u8]) -> Self {
-        self.varint((field as u64) << 3 | 2);
-        self.varint(b.len() as u64);
-        self.0.extend_from_slice(b);
-        self
-    }
-    /// A `float` field: wire type 5, four little-endian bytes.
-    fn float(mut self, field: u32, v: f32) -> Self {
-        self.varint((field as u64) << 3 | 5);
-        self.0.extend_from_slice(&v.to_le_bytes());
-        self
-    }
-    fn str(self, field: u32, s: &str) -> Self {
-        self.bytes(field, s.as_bytes())
-    }
-    fn msg(self, field: u32, m: Proto) -> Self {
-        self.bytes(field, &m.0)
-    }
-}
 
 fn tensor(name: &str, dims: &[usize], values: &[f32]) -> Proto {
     let dims: Vec<i64> = dims.iter().map(|&d| d as i64).collect();

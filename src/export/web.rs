@@ -45,7 +45,7 @@ pub fn model(nodes: &[Node]) -> Vec<u8> {
         })
         .collect();
     let mut head = json!({ "format": 1, "input": [1, crate::data::SIDE, crate::data::SIDE], "layers": layers }).to_string().into_bytes();
-    while head.len() % 4 != 0 {
+    while !head.len().is_multiple_of(4) {
         head.push(b' ');
     }
     let mut bytes = Vec::with_capacity(12 + head.len() + 4 * weights.len());
