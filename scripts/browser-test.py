@@ -15,6 +15,7 @@ chromium-driver, driven by Selenium):
 Usage: browser-test.py [--screenshot PATH]
 """
 import argparse
+import json
 import math
 import pathlib
 import socket
@@ -36,16 +37,18 @@ BINARY = ROOT / "target" / "release" / "mnist-cnn"
 CHECK = ROOT / "target" / "export-check"
 
 
-def ellipse(cx, cy, rx, ry, turns=1.0, start=0.0):
-    return [(cx + rx * math.cos(start + turns * 2 * math.pi * i / 32), cy + ry * math.sin(start + turns * 2 * math.pi * i / 32)) for i in range(33)]
+# The digits to draw: their strokes are the ones the Rust tests draw their synthetic digits with
+# (tests/common/mod.rs), which `cargo test` writes to target/export-check/strokes.json: polylines
+# in a unit box (x right, y down), drawn into the middle of the 280x280 canvas.
+DRAWN = [7, 0, 3]
 
 
-# Strokes in a unit box (x right, y down), drawn into the middle of the 280x280 canvas.
-DIGITS = {
-    7: [[(0.15, 0.08), (0.85, 0.08), (0.4, 0.95)]],
-    0: [ellipse(0.5, 0.5, 0.3, 0.45)],
-    3: [[(0.2, 0.15), (0.45, 0.05), (0.7, 0.12), (0.72, 0.3), (0.45, 0.47), (0.75, 0.6), (0.75, 0.82), (0.5, 0.95), (0.2, 0.87)]],
-}
+def strokes():
+    """Each digit's strokes, from the file the Rust tests write."""
+    path = CHECK / "strokes.json"
+    if not path.exists():
+        sys.exit(f"{path} is missing: run `cargo test --release` first, which writes it")
+    return json.loads(path.read_text())
 
 
 def draw(driver, pad, strokes):
@@ -134,7 +137,7 @@ def draw_and_read(driver, digit):
     shown = lambda: driver.find_element(By.ID, "digit").text
     driver.find_element(By.ID, "clear").click()
     assert shown() == "?", "Clear resets the prediction"
-    draw(driver, pad, DIGITS[digit])
+    draw(driver, pad, strokes()[digit])
     WebDriverWait(driver, 10).until(lambda d: settled(d) and shown() != "?")
     lit = driver.execute_script(
         "const d = document.getElementById('seen').getContext('2d').getImageData(0, 0, 28, 28).data;"
@@ -165,7 +168,7 @@ def main():
         # 1. From `serve`: the page reads the drawing itself, as the server would.
         driver.get(url)
         WebDriverWait(driver, 10).until(lambda d: "this device" in d.find_element(By.ID, "mode").text)
-        for digit in DIGITS:
+        for digit in DRAWN:
             shown, lit = draw_and_read(driver, digit)
             check = driver.execute_async_script(AGAINST_SERVER)
             print(f"browser: drew {digit}, the page says {shown} ({lit} of 784 pixels lit in the model's view); "
@@ -277,7 +280,7 @@ def main():
             failures.append(f"handouts page from a file: drew 3, the page says {shown}")
         if failures:
             sys.exit("browser test FAILED: " + "; ".join(failures))
-        print(f"browser: {len(DIGITS)} drawn digits read right, on the device as on the server; static, offline and from files too")
+        print(f"browser: {len(DRAWN)} drawn digits read right, on the device as on the server; static, offline and from files too")
     finally:
         if driver:
             driver.quit()

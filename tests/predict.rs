@@ -125,7 +125,7 @@ fn predict_command_prints_the_top_three_and_fails_cleanly_on_bad_files() {
     std::fs::write(&text, b"not an image").unwrap();
     std::fs::write(&blank, encode(&image::RgbImage::from_pixel(80, 80, image::Rgb(WHITE)), Png)).unwrap();
     let out = cli(&["predict", seven.to_str().unwrap(), empty.to_str().unwrap(), text.to_str().unwrap(), blank.to_str().unwrap(), "missing.png"]);
-    assert_clean_failure(&out, "4 of 5 images could not be read");
+    assert_clean_failure(&out, "4 of 5 images: could not be read");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("empty.png: is empty"), "{stderr}");
     assert!(stderr.contains("notes.txt: is not a PNG or JPEG image"), "{stderr}");

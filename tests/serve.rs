@@ -173,7 +173,7 @@ fn a_port_in_use_or_a_missing_model_is_a_clear_error() {
     let server = start();
     let port = server.addr.rsplit(':').next().unwrap().to_string();
     let out = cli(&["serve", "--port", &port]);
-    assert_clean_failure(&out, "cannot listen on 127.0.0.1:");
+    assert_clean_failure(&out, "cannot serve on 127.0.0.1:");
     assert!(String::from_utf8_lossy(&out.stderr).contains("pick another with --port"));
     let out = cli(&["serve", "--port", "0", "--model", "no/such/model.safetensors"]);
     assert_clean_failure(&out, "no/such/model.safetensors does not exist");
@@ -334,4 +334,17 @@ fn a_hundred_clients_drawing_at_once_all_get_the_librarys_answers() {
     let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap();
     let peak_kb: u64 = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok()).unwrap();
     assert!(peak_kb < 300 * 1024, "peak memory {peak_kb} kB");
+}
+
+/// The strokes of the synthetic digits these tests draw (`common::strokes`), written for
+/// `scripts/browser-test.py` to draw with the mouse: one description of each digit for both.
+#[test]
+fn the_digits_strokes_are_written_for_the_browser_test() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/export-check");
+    std::fs::create_dir_all(&dir).unwrap();
+    let all: Vec<Vec<Vec<(f32, f32)>>> = (0..10).map(strokes).collect();
+    mnist_cnn::write_atomic(&dir.join("strokes.json"), serde_json::to_string(&all).unwrap().as_bytes()).unwrap();
+    let back: Vec<Vec<Vec<(f32, f32)>>> = serde_json::from_slice(&std::fs::read(dir.join("strokes.json")).unwrap()).unwrap();
+    assert_eq!(back, all);
+    assert!(all.iter().all(|d| !d.is_empty() && d.iter().all(|s| s.len() >= 2 && s.iter().all(|&(x, y)| (0.0..=1.0).contains(&x) && (0.0..=1.0).contains(&y)))));
 }

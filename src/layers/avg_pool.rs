@@ -4,7 +4,7 @@ use dfdx::prelude::*;
 use super::dims::PoolOut;
 use super::kernels;
 use super::node::{Node, Op};
-use super::pool::{pool, Pooling};
+use super::pooling::{pool, pooling_module, Pooling};
 use super::stack::{out_shape, Ctx, Flow, Layer, Ready};
 
 /// Average pooling over `K`x`K` windows moved `S` pixels at a time (by default `S = K`): each
@@ -19,26 +19,7 @@ use super::stack::{out_shape, Ctx, Flow, Layer, Ready};
 #[derive(Debug, Default, Clone, Copy)]
 pub struct AvgPool2D<const K: usize, const S: usize = K>;
 
-impl<const K: usize, const S: usize> ZeroSizedModule for AvgPool2D<K, S> {}
-impl<const K: usize, const S: usize> NonMutableModule for AvgPool2D<K, S> {}
-
-impl<B, C, H, W, const K: usize, const S: usize, T> Module<Tensor<(B, C, H, W), f32, Cpu, T>> for AvgPool2D<K, S>
-where
-    B: Dim,
-    C: Dim,
-    H: PoolOut<K, S>,
-    W: PoolOut<K, S>,
-    T: Tape<f32, Cpu>,
-{
-    type Output = Tensor<(B, C, H::Output, W::Output), f32, Cpu, T>;
-    type Error = CpuError;
-
-    fn try_forward(&self, x: Tensor<(B, C, H, W), f32, Cpu, T>) -> Result<Self::Output, CpuError> {
-        let (batch, chan, _, _) = *x.shape();
-        let geom = kernels::PoolGeom { planes: batch.size() * chan.size(), h: H::SIZE, w: W::SIZE, k: K, s: S };
-        Ok(pool(x, geom, (batch, chan, H::Output::default(), W::Output::default()), Pooling::Average))
-    }
-}
+pooling_module!(AvgPool2D, Pooling::Average);
 
 impl<C: ConstDim, H: PoolOut<K, S>, W: PoolOut<K, S>, const K: usize, const S: usize> Layer<(C, H, W)> for AvgPool2D<K, S> {
     type Out = (C, H::Output, W::Output);

@@ -1,11 +1,13 @@
 //! `Conv2D`: slide small learned filters over the image.
+use super::tape::with_output_grad;
 use dfdx::prelude::*;
 use rand_distr::Uniform;
 
-use super::dims::{ConvOut, ConvShape, Padding, Valid};
+use super::dims::{ConvOut, ConvShape, ImageShape, Padding, Valid};
+use super::fused::{self, InputGradient};
 use super::kernels;
 use super::node::{Node, Op};
-use super::stack::{out_shape, Ctx, Flow, Layer, PendingConv};
+use super::stack::{out_shape, Ctx, Flow, Layer, Pooled, Ready};
 
 /// Builder for [`Conv2D`], for dfdx's `dev.build_module::<Conv2D<1, 32, 3>, f32>()`.
 pub mod builder {
@@ -134,13 +136,13 @@ where
         if T::OWNS_TAPE {
             let (x_g, w_g, b_g, y_g) = (x.ghost(), self.weight.ghost(), self.bias.ghost(), y.ghost());
             tape.add_backward_op(move |grads| {
-                let gy = std::mem::take(&mut **grads.get_or_alloc_mut(&y_g)?);
-                kernels::conv_backward_bias(&geom, &gy, grads.get_or_alloc_mut(&b_g)?);
-                let mut gx = std::mem::take(&mut **grads.get_or_alloc_mut(&x_g)?);
-                kernels::conv_backward(&geom, &xs, &ws, &gy, Some(grads.get_or_alloc_mut(&w_g)?), Some(&mut gx), true);
-                **grads.get_or_alloc_mut(&x_g)? = gx;
-                **grads.get_or_alloc_mut(&y_g)? = gy;
-                Ok(())
+                with_output_grad!(grads, &y_g, |gy| {
+                    kernels::conv_backward_bias(&geom, &gy, grads.get_or_alloc_mut(&b_g)?);
+                    let mut gx = std::mem::take(&mut **grads.get_or_alloc_mut(&x_g)?);
+                    kernels::conv_backward(&geom, &xs, &ws, &gy, Some(grads.get_or_alloc_mut(&w_g)?), Some(&mut gx), true);
+                    **grads.get_or_alloc_mut(&x_g)? = gx;
+                    Ok(())
+                })
             });
         }
         Ok(y.put_tape(tape))
@@ -173,5 +175,81 @@ where
             padding: P::NAME,
         };
         nodes.push(Node { op, shape: out_shape::<(Const<IN>, H, W), Self>(), params: self.num_trainable_params() });
+    }
+}
+
+/// A convolution whose output is not computed yet: if a (ReLU and a) max pooling follow, the
+/// three run as one fused pass; anything else computes it first.
+pub struct PendingConv<const IN: usize, const OUT: usize, const K: usize, const S: usize, P: Padding, H, W, T>
+where
+    H: ConvOut<K, S, P>,
+    W: ConvOut<K, S, P>,
+{
+    conv: Conv2D<IN, OUT, K, S, P, f32, Cpu>,
+    /// The input still to convolve, and whether a ReLU follows.
+    input: Option<(Ready<(Const<IN>, H, W), T>, bool)>,
+    /// Or the output, computed at once (when every layer's output is being recorded).
+    done: Option<Ready<ConvShape<OUT, H, W, K, S, P>, T>>,
+}
+
+impl<const IN: usize, const OUT: usize, const K: usize, const S: usize, P: Padding, H, W, T: Tape<f32, Cpu>>
+    PendingConv<IN, OUT, K, S, P, H, W, T>
+where
+    H: ConvOut<K, S, P>,
+    W: ConvOut<K, S, P>,
+{
+    pub(crate) fn new(conv: &Conv2D<IN, OUT, K, S, P, f32, Cpu>, x: Ready<(Const<IN>, H, W), T>, ctx: &mut Ctx) -> Self {
+        let conv = conv.clone();
+        if ctx.record.is_some() {
+            let y = conv.forward(x.tensor);
+            ctx.keep(&y);
+            return PendingConv { conv, input: None, done: Some(Ready::new(y)) };
+        }
+        PendingConv { conv, input: Some((x, false)), done: None }
+    }
+}
+
+impl<const IN: usize, const OUT: usize, const K: usize, const S: usize, P: Padding, H, W, T: Tape<f32, Cpu>> Flow
+    for PendingConv<IN, OUT, K, S, P, H, W, T>
+where
+    H: ConvOut<K, S, P>,
+    W: ConvOut<K, S, P>,
+{
+    type Shape = ConvShape<OUT, H, W, K, S, P>;
+    type Tape = T;
+
+    fn ready(self) -> Ready<Self::Shape, T> {
+        match (self.input, self.done) {
+            (Some((x, relu)), _) => {
+                let y = self.conv.forward(x.tensor);
+                Ready::new(if relu { y.relu() } else { y })
+            }
+            (None, done) => done.expect("a pending convolution has its input or its output"),
+        }
+    }
+
+    fn relu(self, ctx: &mut Ctx) -> Self {
+        match (self.input, self.done) {
+            (Some((x, _)), _) => PendingConv { conv: self.conv, input: Some((x, true)), done: None },
+            (None, done) => {
+                let done = done.map(|d| d.relu(ctx));
+                PendingConv { conv: self.conv, input: None, done }
+            }
+        }
+    }
+
+    fn max_pool<const PK: usize, const PS: usize>(self, ctx: &mut Ctx) -> Ready<<Self::Shape as Pooled<PK, PS>>::Out, T>
+    where
+        Self::Shape: Pooled<PK, PS>,
+    {
+        match (self.input, self.done) {
+            (Some((x, relu)), _) => {
+                let grad = if x.is_input { InputGradient::Skip } else { InputGradient::Compute };
+                let y = fused::conv_pool(&self.conv, x.tensor, (PK, PS), relu, grad).expect("the CPU kernels do not fail");
+                let n = y.shape().0;
+                Ready::new(y.reshape_like(&<<Self::Shape as Pooled<PK, PS>>::Out as ImageShape>::batched(n)))
+            }
+            (None, done) => done.expect("a pending convolution has its input or its output").max_pool::<PK, PS>(ctx),
+        }
     }
 }

@@ -1,4 +1,5 @@
 //! `Dense`: every input connected to every output (Keras's `Dense`, PyTorch's `nn.Linear`).
+use super::tape::with_output_grad;
 use std::sync::{Arc, Mutex};
 
 use dfdx::prelude::*;
@@ -133,9 +134,9 @@ impl<B: Dim, X: ConstDim, const I: usize, const O: usize, T: Tape<f32, Cpu>> Mod
         let () = <Self as Layer<(X,)>>::FITS;
         let (batch, _) = *x.shape();
         let n = batch.size();
-        // The forward product is split over threads from 64 rows on: at batch 32 the split cost
-        // more than it saved, at 100 and more it saved a quarter (measured on 2 cores). The
-        // backward products (128 x 5,408 outputs) are always worth splitting.
+        // The forward product is split over threads from 64 rows on: below that, handing out the
+        // work costs more than it saves (`cargo bench --bench steps`). The backward products
+        // (outputs of the weights' size) are always worth splitting.
         let parallel = n >= 64;
         let (x, mut tape) = x.split_tape();
         let mut xs = vec![0.0; n * I];
@@ -158,17 +159,17 @@ impl<B: Dim, X: ConstDim, const I: usize, const O: usize, T: Tape<f32, Cpu>> Mod
         if T::OWNS_TAPE {
             let (x_g, w_g, b_g, y_g) = (x.ghost(), self.weight.ghost(), self.bias.ghost(), y.ghost());
             tape.add_backward_op(move |grads| {
-                let gy = std::mem::take(&mut **grads.get_or_alloc_mut(&y_g)?);
-                // dW += gy^T x: gy [n, O] read as its transpose [O, n].
-                kernels::matmul_strided(O, n, I, &gy, (1, O), &xs, (I, 1), grads.get_or_alloc_mut(&w_g)?, true, true);
-                let gb: &mut [f32] = grads.get_or_alloc_mut(&b_g)?;
-                for row in gy.chunks_exact(O) {
-                    gb.iter_mut().zip(row).for_each(|(g, r)| *g += r);
-                }
-                // dx += gy W.
-                kernels::matmul_strided(n, O, I, &gy, (O, 1), &ws, (I, 1), grads.get_or_alloc_mut(&x_g)?, true, true);
-                **grads.get_or_alloc_mut(&y_g)? = gy;
-                Ok(())
+                with_output_grad!(grads, &y_g, |gy| {
+                    // dW += gy^T x: gy [n, O] read as its transpose [O, n].
+                    kernels::matmul_strided(O, n, I, &gy, (1, O), &xs, (I, 1), grads.get_or_alloc_mut(&w_g)?, true, true);
+                    let gb: &mut [f32] = grads.get_or_alloc_mut(&b_g)?;
+                    for row in gy.chunks_exact(O) {
+                        gb.iter_mut().zip(row).for_each(|(g, r)| *g += r);
+                    }
+                    // dx += gy W.
+                    kernels::matmul_strided(n, O, I, &gy, (O, 1), &ws, (I, 1), grads.get_or_alloc_mut(&x_g)?, true, true);
+                    Ok(())
+                })
             });
         }
         Ok(y.put_tape(tape))

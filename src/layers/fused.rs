@@ -11,6 +11,7 @@
 //! (the first layer) direct vector kernels with the same numbers (`kernels::conv1_relu_pool2`);
 //! and the input gradient, when asked for, visits only the positions that won their block and
 //! passed the ReLU.
+use super::tape::with_output_grad;
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
@@ -132,62 +133,62 @@ where
     if T::OWNS_TAPE {
         let (x_g, w_g, b_g, y_g) = (x.ghost(), conv.weight.ghost(), conv.bias.ghost(), y.ghost());
         tape.add_backward_op(move |grads| {
-            let gy = std::mem::take(&mut **grads.get_or_alloc_mut(&y_g)?);
-            let plane_out = conv_geom.ho() * conv_geom.wo();
-            let chunks = n.div_ceil(CHUNK);
-            let gx_chunks: Vec<Option<&mut [f32]>> = if grad_input {
-                grads.get_or_alloc_mut(&x_g)?.chunks_mut(CHUNK * in_len).map(Some).collect()
-            } else {
-                (0..chunks).map(|_| None).collect()
-            };
-            // Each chunk of images: its input gradient (its own slice) and its partial weight and
-            // bias gradients, added up afterwards in chunk order.
-            let partials: Vec<(Vec<f32>, Vec<f32>)> = gx_chunks
-                .into_par_iter()
-                .enumerate()
-                .map(|(chunk, gx)| {
-                    let images = chunk * CHUNK..(n.min((chunk + 1) * CHUNK));
-                    let (gy, arg) = (&gy[images.start * out_len..images.end * out_len], &argmax[images.start * out_len..images.end * out_len]);
-                    let x = &xs[images.start * in_len..images.end * in_len];
-                    let (mut gw, mut gb) = (vec![0.0f32; ws.len()], vec![0.0f32; OUT]);
-                    for (gy, arg) in gy.chunks(out_len).zip(arg.chunks(out_len)) {
-                        kernels::pooled_bias_grad(gy, arg, CUT, &mut gb);
-                    }
-                    // The weight gradient directly from the winning positions (a single-channel
-                    // input; the kernels decline for all images alike where they do not apply)...
-                    let mut scratch = Vec::new();
-                    let direct_done = direct
-                        && x.chunks(in_len).zip(gy.chunks(out_len)).zip(arg.chunks(out_len))
-                            .all(|((x, gy), arg)| kernels::conv1_pool2_weight_grad::<K>(&conv_geom, x, gy, arg, CUT, &mut gw, &mut scratch));
-                    if direct_done && gx.is_none() {
-                        return (gw, gb);
-                    }
-                    // ... or, with the input gradient, from the maps' gradients: the pooled
-                    // gradients at the positions that won their block and passed the ReLU, zero
-                    // elsewhere.
-                    let mut gmaps = vec![0.0; images.len() * plane_out * OUT];
-                    for ((gmaps, gy), arg) in gmaps.chunks_mut(OUT * plane_out).zip(gy.chunks(out_len)).zip(arg.chunks(out_len)) {
-                        for (&at, &g) in arg.iter().zip(gy) {
-                            if at != CUT {
-                                gmaps[at as usize] = g;
+            with_output_grad!(grads, &y_g, |gy| {
+                let plane_out = conv_geom.ho() * conv_geom.wo();
+                let chunks = n.div_ceil(CHUNK);
+                let gx_chunks: Vec<Option<&mut [f32]>> = if grad_input {
+                    grads.get_or_alloc_mut(&x_g)?.chunks_mut(CHUNK * in_len).map(Some).collect()
+                } else {
+                    (0..chunks).map(|_| None).collect()
+                };
+                // Each chunk of images: its input gradient (its own slice) and its partial weight and
+                // bias gradients, added up afterwards in chunk order.
+                let partials: Vec<(Vec<f32>, Vec<f32>)> = gx_chunks
+                    .into_par_iter()
+                    .enumerate()
+                    .map(|(chunk, gx)| {
+                        let images = chunk * CHUNK..(n.min((chunk + 1) * CHUNK));
+                        let (gy, arg) = (&gy[images.start * out_len..images.end * out_len], &argmax[images.start * out_len..images.end * out_len]);
+                        let x = &xs[images.start * in_len..images.end * in_len];
+                        let (mut gw, mut gb) = (vec![0.0f32; ws.len()], vec![0.0f32; OUT]);
+                        for (gy, arg) in gy.chunks(out_len).zip(arg.chunks(out_len)) {
+                            kernels::pooled_bias_grad(gy, arg, CUT, &mut gb);
+                        }
+                        // The weight gradient directly from the winning positions (a single-channel
+                        // input; the kernels decline for all images alike where they do not apply)...
+                        let mut scratch = Vec::new();
+                        let direct_done = direct
+                            && x.chunks(in_len).zip(gy.chunks(out_len)).zip(arg.chunks(out_len))
+                                .all(|((x, gy), arg)| kernels::conv1_pool2_weight_grad::<K>(&conv_geom, x, gy, arg, CUT, &mut gw, &mut scratch));
+                        if direct_done && gx.is_none() {
+                            return (gw, gb);
+                        }
+                        // ... or, with the input gradient, from the maps' gradients: the pooled
+                        // gradients at the positions that won their block and passed the ReLU, zero
+                        // elsewhere.
+                        let mut gmaps = vec![0.0; images.len() * plane_out * OUT];
+                        for ((gmaps, gy), arg) in gmaps.chunks_mut(OUT * plane_out).zip(gy.chunks(out_len)).zip(arg.chunks(out_len)) {
+                            for (&at, &g) in arg.iter().zip(gy) {
+                                if at != CUT {
+                                    gmaps[at as usize] = g;
+                                }
                             }
                         }
-                    }
-                    let g = conv_geom.with_batch(images.len());
-                    kernels::conv_backward(&g, x, &ws, &gmaps, (!direct_done).then_some(&mut gw[..]), gx, false);
-                    (gw, gb)
-                })
-                .collect();
-            let gw: &mut [f32] = grads.get_or_alloc_mut(&w_g)?;
-            for (part, _) in &partials {
-                gw.iter_mut().zip(part).for_each(|(a, b)| *a += b);
-            }
-            let gb: &mut [f32] = grads.get_or_alloc_mut(&b_g)?;
-            for (_, part) in &partials {
-                gb.iter_mut().zip(part).for_each(|(a, b)| *a += b);
-            }
-            **grads.get_or_alloc_mut(&y_g)? = gy;
-            Ok(())
+                        let g = conv_geom.with_batch(images.len());
+                        kernels::conv_backward(&g, x, &ws, &gmaps, (!direct_done).then_some(&mut gw[..]), gx, false);
+                        (gw, gb)
+                    })
+                    .collect();
+                let gw: &mut [f32] = grads.get_or_alloc_mut(&w_g)?;
+                for (part, _) in &partials {
+                    gw.iter_mut().zip(part).for_each(|(a, b)| *a += b);
+                }
+                let gb: &mut [f32] = grads.get_or_alloc_mut(&b_g)?;
+                for (_, part) in &partials {
+                    gb.iter_mut().zip(part).for_each(|(a, b)| *a += b);
+                }
+                Ok(())
+            })
         });
     }
     Ok(y.put_tape(tape))

@@ -15,12 +15,14 @@ mod fused;
 pub(crate) mod kernels;
 pub mod node;
 mod pool;
+mod pooling;
 pub mod stack;
+mod tape;
 
 pub use activation::{ReLU, Sigmoid, Tanh};
 pub use avg_pool::AvgPool2D;
 pub use batchnorm::BatchNorm2D;
-pub use conv::Conv2D;
+pub use conv::{Conv2D, PendingConv};
 pub use dense::Dense;
 pub use dims::{Flat, Same, Valid};
 pub use dropout::Dropout;

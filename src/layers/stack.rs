@@ -4,16 +4,15 @@
 //! its tuple of layers and nothing else (see [`crate::model::Sequential`]).
 //!
 //! Between layers flows a [`Flow`]: a computed batch ([`Ready`]), or a convolution not yet
-//! computed ([`PendingConv`]), so that `Conv2D -> ReLU -> MaxPool2D` (and `Conv2D -> MaxPool2D`)
+//! computed ([`super::PendingConv`]), so that `Conv2D -> ReLU -> MaxPool2D` (and `Conv2D -> MaxPool2D`)
 //! anywhere in a stack runs as one fused pass ([`super::fused`]). The shapes are types: a stack
 //! whose layers do not fit together does not compile.
 use dfdx::prelude::*;
 use rand::rngs::StdRng;
 
-use super::dims::{ConvOut, ConvShape, ImageShape, Padding, PoolOut};
-use super::fused::{self, InputGradient};
+use super::dims::{ImageShape, PoolOut};
 use super::node::Node;
-use super::Conv2D;
+use super::pooling::{pool, Pooling};
 
 /// What a forward pass needs besides the batch: whether it is training (dropout on, batch
 /// normalisation on the batch's statistics), and what it collects on the way.
@@ -128,83 +127,7 @@ fn pool_any<S: Pooled<K, ST>, const K: usize, const ST: usize, T: Tape<f32, Cpu>
     let dims = x.shape().concrete();
     let (n, c, h, w) = (dims.as_ref()[0], dims.as_ref()[1], dims.as_ref()[2], dims.as_ref()[3]);
     let geom = super::kernels::PoolGeom { planes: n * c, h, w, k: K, s: ST };
-    super::pool::pool(x, geom, <S::Out as ImageShape>::batched(n), super::pool::Pooling::Max)
-}
-
-/// A convolution whose output is not computed yet: if a (ReLU and a) max pooling follow, the
-/// three run as one fused pass; anything else computes it first.
-pub struct PendingConv<const IN: usize, const OUT: usize, const K: usize, const S: usize, P: Padding, H, W, T>
-where
-    H: ConvOut<K, S, P>,
-    W: ConvOut<K, S, P>,
-{
-    conv: Conv2D<IN, OUT, K, S, P, f32, Cpu>,
-    /// The input still to convolve, and whether a ReLU follows.
-    input: Option<(Ready<(Const<IN>, H, W), T>, bool)>,
-    /// Or the output, computed at once (when every layer's output is being recorded).
-    done: Option<Ready<ConvShape<OUT, H, W, K, S, P>, T>>,
-}
-
-impl<const IN: usize, const OUT: usize, const K: usize, const S: usize, P: Padding, H, W, T: Tape<f32, Cpu>>
-    PendingConv<IN, OUT, K, S, P, H, W, T>
-where
-    H: ConvOut<K, S, P>,
-    W: ConvOut<K, S, P>,
-{
-    pub(crate) fn new(conv: &Conv2D<IN, OUT, K, S, P, f32, Cpu>, x: Ready<(Const<IN>, H, W), T>, ctx: &mut Ctx) -> Self {
-        let conv = conv.clone();
-        if ctx.record.is_some() {
-            let y = conv.forward(x.tensor);
-            ctx.keep(&y);
-            return PendingConv { conv, input: None, done: Some(Ready::new(y)) };
-        }
-        PendingConv { conv, input: Some((x, false)), done: None }
-    }
-}
-
-impl<const IN: usize, const OUT: usize, const K: usize, const S: usize, P: Padding, H, W, T: Tape<f32, Cpu>> Flow
-    for PendingConv<IN, OUT, K, S, P, H, W, T>
-where
-    H: ConvOut<K, S, P>,
-    W: ConvOut<K, S, P>,
-{
-    type Shape = ConvShape<OUT, H, W, K, S, P>;
-    type Tape = T;
-
-    fn ready(self) -> Ready<Self::Shape, T> {
-        match (self.input, self.done) {
-            (Some((x, relu)), _) => {
-                let y = self.conv.forward(x.tensor);
-                Ready::new(if relu { y.relu() } else { y })
-            }
-            (None, done) => done.expect("a pending convolution has its input or its output"),
-        }
-    }
-
-    fn relu(self, ctx: &mut Ctx) -> Self {
-        match (self.input, self.done) {
-            (Some((x, _)), _) => PendingConv { conv: self.conv, input: Some((x, true)), done: None },
-            (None, done) => {
-                let done = done.map(|d| d.relu(ctx));
-                PendingConv { conv: self.conv, input: None, done }
-            }
-        }
-    }
-
-    fn max_pool<const PK: usize, const PS: usize>(self, ctx: &mut Ctx) -> Ready<<Self::Shape as Pooled<PK, PS>>::Out, T>
-    where
-        Self::Shape: Pooled<PK, PS>,
-    {
-        match (self.input, self.done) {
-            (Some((x, relu)), _) => {
-                let grad = if x.is_input { InputGradient::Skip } else { InputGradient::Compute };
-                let y = fused::conv_pool(&self.conv, x.tensor, (PK, PS), relu, grad).expect("the CPU kernels do not fail");
-                let n = y.shape().0;
-                Ready::new(y.reshape_like(&<<Self::Shape as Pooled<PK, PS>>::Out as ImageShape>::batched(n)))
-            }
-            (None, done) => done.expect("a pending convolution has its input or its output").max_pool::<PK, PS>(ctx),
-        }
-    }
+    pool(x, geom, <S::Out as ImageShape>::batched(n), Pooling::Max)
 }
 
 /// A layer, or a stack of layers (a tuple), that takes examples of shape `In`.

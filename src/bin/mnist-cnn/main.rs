@@ -8,6 +8,7 @@
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod cli;
+mod paths;
 
 use std::path::Path;
 use std::process::ExitCode;
