@@ -7,7 +7,9 @@ import pathlib
 import sys
 
 import numpy as np
-from ai_edge_litert.interpreter import Interpreter
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from litert_run import probabilities  # noqa: E402
 
 CHECK = pathlib.Path(__file__).resolve().parent.parent / "target" / "export-check"
 
@@ -19,16 +21,7 @@ def check(name: str) -> bool:
         return False
     images = np.fromfile(CHECK / f"{name}.images.f32", dtype="<f4").reshape(-1, 28, 28, 1)
     want = np.fromfile(CHECK / f"{name}.probabilities.f32", dtype="<f4").reshape(-1, 10)
-    interpreter = Interpreter(model_path=str(model))
-    interpreter.allocate_tensors()
-    (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
-    assert inp["name"] == "image" and list(inp["shape"]) == [1, 28, 28, 1], inp
-    assert out["name"] == "probabilities" and list(out["shape"]) == [1, 10], out
-    got = np.empty_like(want)
-    for i, image in enumerate(images):
-        interpreter.set_tensor(inp["index"], image[None])
-        interpreter.invoke()
-        got[i] = interpreter.get_tensor(out["index"])[0]
+    got = probabilities(str(model), images)
     worst = float(np.abs(got - want).max())
     same = int((got.argmax(1) == want.argmax(1)).sum())
     ok = worst <= 1e-4 and same == len(want)

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::report::analysis::filter_response;
+use crate::train::History;
 
 /// The verdict of a check cell.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,6 +103,60 @@ pub fn small_and_accurate(params: usize, accuracy: f64) -> Check {
     }
 }
 
+/// What a change of a training setting does to the validation accuracy, next to the lesson's
+/// settings: what a student predicts before running it, and what the charts then show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// It learns better: the last validation accuracy at least a point above the lesson's.
+    Better,
+    /// About the same: within a point of the lesson's.
+    AboutTheSame,
+    /// It learns, but worse: more than a point below.
+    Worse,
+    /// It does not learn at all: no better than guessing (under 30%, where chance is 10%).
+    DoesNotLearn,
+}
+
+impl Outcome {
+    /// The outcome of the run `changed` beside the run `lesson`, from their last validation
+    /// accuracies: what the comparison chart shows.
+    pub fn of(lesson: &History, changed: &History) -> Outcome {
+        let last = |h: &History| h.epochs.last().map_or(0.0, |e| e.val_accuracy);
+        let (base, now) = (last(lesson), last(changed));
+        if now < 0.3 {
+            Outcome::DoesNotLearn
+        } else if now >= base + 0.01 {
+            Outcome::Better
+        } else if now <= base - 0.01 {
+            Outcome::Worse
+        } else {
+            Outcome::AboutTheSame
+        }
+    }
+}
+
+/// Exercise: predict what a learning rate of `rate` (Adam's, against the lesson's 0.001) does,
+/// then train both and read the chart. Right when the guess is what the runs show; the message
+/// says what they show and why such a rate does that.
+pub fn learning_rate(guess: Outcome, rate: f32, lesson: &History, changed: &History) -> Check {
+    let actual = Outcome::of(lesson, changed);
+    let last = |h: &History| h.epochs.last().map_or(0.0, |e| e.val_accuracy * 100.0);
+    let shown = format!("after {} epochs, {:.1}% with the lesson's rate, {:.1}% with {rate}", changed.epochs.len(), last(lesson), last(changed));
+    let why = match actual {
+        Outcome::DoesNotLearn => "each step is so large that the weights jump past any good value; once a ReLU's inputs are all negative it passes no gradient back, and the network stops learning",
+        Outcome::Worse if rate > 0.001 => "the steps are too large to settle into a good minimum: the loss jumps around instead of falling",
+        Outcome::Worse => "each step is small, so in the same number of epochs it gets less far",
+        Outcome::Better if rate > 0.001 => "in few epochs larger steps get further, as long as they are not so large that they overshoot",
+        Outcome::Better => "smaller steps settle more precisely, which here paid off within these epochs",
+        Outcome::AboutTheSame => "Adam adapts each weight's step to its gradients, so a moderate change of the rate changes little",
+    };
+    if guess == actual {
+        Check::new(true, format!("{shown}: {why}."))
+    } else {
+        Check::new(false, format!("the chart shows {shown}. Read the two lines at the last epoch: which is higher, and is the new one above chance (10%)?"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,6 +185,32 @@ mod tests {
         for wrong in [0, want - 16 - 128 - 10, want - 1290, 16 * 10 + 16 * 26 * 26 * 128 + 128 + 1290] {
             let check = parameter_count(16, wrong);
             assert!(!check.right && !check.message.contains(&want.to_string()), "{wrong}: {check}");
+        }
+    }
+
+    fn history(val_accuracies: &[f64]) -> History {
+        let epochs = val_accuracies
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| crate::train::Epoch { epoch: i + 1, loss: 0.0, accuracy: v, val_loss: 0.0, val_accuracy: v, seconds: 0.0 })
+            .collect();
+        History { epochs }
+    }
+
+    /// The check reads the outcome from the runs, so it is right exactly when the guess matches
+    /// the chart; a wrong guess is told what to read, not the answer's reason.
+    #[test]
+    fn the_learning_rate_check_reads_the_runs() {
+        let lesson = history(&[0.95, 0.97]);
+        for (changed, outcome) in [(history(&[0.1, 0.11]), Outcome::DoesNotLearn), (history(&[0.9, 0.93]), Outcome::Worse), (history(&[0.96, 0.975]), Outcome::AboutTheSame), (history(&[0.97, 0.985]), Outcome::Better)] {
+            assert_eq!(Outcome::of(&lesson, &changed), outcome);
+            assert!(learning_rate(outcome, 0.1, &lesson, &changed).right);
+            for other in [Outcome::Better, Outcome::AboutTheSame, Outcome::Worse, Outcome::DoesNotLearn] {
+                if other != outcome {
+                    let check = learning_rate(other, 0.1, &lesson, &changed);
+                    assert!(!check.right && check.message.contains("Read the two lines"), "{check}");
+                }
+            }
         }
     }
 }

@@ -1,12 +1,14 @@
 //! The glue that shows pictures and tables as cell outputs in Jupyter's Rust kernel (evcxr):
 //! evcxr calls a value's `evcxr_display` method when a cell ends with that value.
 use std::fmt::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
-use crate::train::history::History;
+use crate::data::{normalise, Split, CLASSES};
+use crate::error::{Error, Result};
 use crate::model::{thousands, Summary};
 use crate::report::plots::Picture;
-use crate::train::Evaluation;
+use crate::train::{Evaluation, History};
 
 /// The environment variable that puts the notebooks in quick mode (the test runner sets it).
 pub const QUICK_ENV: &str = "MNIST_CNN_QUICK";
@@ -104,4 +106,39 @@ impl Evaluation {
     pub fn evcxr_display(&self) {
         emit("text/plain", &format!("accuracy {:.2}%, loss {:.4}", self.accuracy * 100.0, self.loss));
     }
+}
+
+/// The ten probabilities that LiteRT, Google's TFLite runtime (the one a phone app runs), gives
+/// for each image of `split` from the TFLite file `model`: it runs in Python from the project's
+/// `.venv/` (`scripts/setup-app-checks.sh` installs it), through `scripts/litert_run.py`.
+pub fn litert_probabilities(model: &Path, split: &Split) -> Result<Vec<[f32; CLASSES]>> {
+    let python = project_file(".venv/bin/python");
+    if !python.exists() {
+        return Err(Error::MissingData {
+            path: python,
+            fix: "LiteRT runs from the project's Python environment: run `scripts/setup-app-checks.sh`, which installs it.".into(),
+        });
+    }
+    let dir = scratch_dir();
+    let (images, out) = (dir.join("litert-images.f32"), dir.join("litert-probabilities.f32"));
+    let pixels: Vec<u8> = split.images.iter().flat_map(|&p| normalise(p).to_le_bytes()).collect();
+    crate::write_atomic(&images, &pixels)?;
+    let run = Command::new(&python)
+        .arg(project_file("scripts/litert_run.py"))
+        .args([model, &images, &out])
+        .output()
+        .map_err(Error::io("run", &python))?;
+    if !run.status.success() {
+        return Err(Error::BadModel {
+            path: model.to_path_buf(),
+            problem: format!("LiteRT could not run it: {}", String::from_utf8_lossy(&run.stderr).trim()),
+            fix: "Write it again with `export::write_tflite`, and check that `scripts/setup-app-checks.sh` ran.".into(),
+        });
+    }
+    let bytes = std::fs::read(&out).map_err(Error::io("read", &out))?;
+    let values: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    if values.len() != split.len() * CLASSES {
+        return Err(Error::BadModel { path: model.to_path_buf(), problem: format!("LiteRT gave {} values for {} images", values.len(), split.len()), fix: "Write it again with `export::write_tflite`.".into() });
+    }
+    Ok(values.chunks_exact(CLASSES).map(|c| c.try_into().unwrap()).collect())
 }
