@@ -10,7 +10,7 @@
 //! Both end with the softmax, so an app reads probabilities directly. Both are written from the
 //! network's own description of its layers ([`Network::nodes`]), so any network of the library
 //! exports, straight from the formats' schemas: ONNX with a small protobuf encoder
-//! ([`protobuf`]), TFLite with the `flatbuffers` crate's builder ([`flatbuf`]), every field
+//! (`protobuf.rs`), TFLite with the `flatbuffers` crate's builder (`flatbuf.rs`), every field
 //! named after onnx.proto3 or schema.fbs. A network is a few well-known operations, and writing
 //! them needs no converter and no Python. Dropout is left out (it does nothing at inference).
 //! The graph is named after the file (`models/lesson.onnx`: `mnist-cnn lesson`).

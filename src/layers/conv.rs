@@ -178,6 +178,9 @@ where
     }
 }
 
+/// An input waiting for its convolution, and whether a ReLU follows.
+type Waiting<const IN: usize, H, W, T> = (Ready<(Const<IN>, H, W), T>, bool);
+
 /// A convolution whose output is not computed yet: if a (ReLU and a) max pooling follow, the
 /// three run as one fused pass; anything else computes it first.
 pub struct PendingConv<const IN: usize, const OUT: usize, const K: usize, const S: usize, P: Padding, H, W, T>
@@ -187,7 +190,7 @@ where
 {
     conv: Conv2D<IN, OUT, K, S, P, f32, Cpu>,
     /// The input still to convolve, and whether a ReLU follows.
-    input: Option<(Ready<(Const<IN>, H, W), T>, bool)>,
+    input: Option<Waiting<IN, H, W, T>>,
     /// Or the output, computed at once (when every layer's output is being recorded).
     done: Option<Ready<ConvShape<OUT, H, W, K, S, P>, T>>,
 }

@@ -56,6 +56,9 @@ where
     y.try_reshape_like(&(batch, Const, Default::default(), Default::default()))
 }
 
+/// A batch of pooled feature maps whose sides are known only at run time.
+type RuntimeSidedMaps<B, const OUT: usize, T> = Tensor<(B, Const<OUT>, usize, usize), f32, Cpu, T>;
+
 /// `pool(conv(x))`, with a ReLU between them if `relu`, for a batch, with its backward pass on
 /// the tape: the convolution of any stride and padding, then `pk`x`pk` max pooling with stride
 /// `ps`. The pooled sides are computed here; callers restate them as their types.
@@ -65,7 +68,7 @@ pub(crate) fn conv_pool<B, H, W, const IN: usize, const OUT: usize, const K: usi
     (pk, ps): (usize, usize),
     relu: bool,
     input_gradient: InputGradient,
-) -> Result<Tensor<(B, Const<OUT>, usize, usize), f32, Cpu, T>, CpuError>
+) -> Result<RuntimeSidedMaps<B, OUT, T>, CpuError>
 where
     B: Dim,
     Pad: Padding,

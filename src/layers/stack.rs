@@ -5,7 +5,7 @@
 //!
 //! Between layers flows a [`Flow`]: a computed batch ([`Ready`]), or a convolution not yet
 //! computed ([`super::PendingConv`]), so that `Conv2D -> ReLU -> MaxPool2D` (and `Conv2D -> MaxPool2D`)
-//! anywhere in a stack runs as one fused pass ([`super::fused`]). The shapes are types: a stack
+//! anywhere in a stack runs as one fused pass (`layers/fused.rs`). The shapes are types: a stack
 //! whose layers do not fit together does not compile.
 use dfdx::prelude::*;
 use rand::rngs::StdRng;

@@ -26,7 +26,7 @@ use progress::Progress;
 pub struct FitConfig {
     pub epochs: usize,
     pub batch_size: usize,
-    /// Seeds the initial weights (see [`model::device`]) and each epoch's shuffle.
+    /// Seeds the initial weights (see [`model::device`](crate::model::device)) and each epoch's shuffle.
     pub seed: u64,
     pub learning_rate: f32,
     /// Draw a progress bar on standard error.

@@ -317,6 +317,7 @@ mod tests {
             let (x, w, b) = (random(g.input_len(), &mut rng), random(g.out * kk, &mut rng), random(g.out, &mut rng));
             let gy = random(g.output_len(), &mut rng);
             let (mut want_y, mut want_gw, mut want_gx) = (vec![0.0f64; g.output_len()], vec![0.0f64; w.len()], vec![0.0f64; x.len()]);
+            #[allow(clippy::needless_range_loop)] // the reference indexes like the formula it checks
             for n in 0..g.batch {
                 for o in 0..g.out {
                     for (r, c) in (0..g.ho()).flat_map(|r| (0..g.wo()).map(move |c| (r, c))) {

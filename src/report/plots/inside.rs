@@ -62,7 +62,7 @@ pub fn pooling_illustration(pixels: &[u8]) -> Picture {
 }
 
 /// A convolution explained: a digit, a 3x3 filter as numbers, and the filter's response at every
-/// position (red positive, blue negative), computed by the model's own [`Conv2D`].
+/// position (red positive, blue negative), computed by the model's own [`Conv2D`](crate::layers::Conv2D).
 pub fn convolution_illustration(pixels: &[u8], filter: [[f32; 3]; 3]) -> Picture {
     let response = filter_response(pixels, filter);
     let max_abs = response.iter().fold(0.0f32, |m, v| m.max(v.abs()));
