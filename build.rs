@@ -1,7 +1,17 @@
 //! Generates the compile-time shape arithmetic that stable Rust cannot do with const generics
 //! (`Const<{ (N - K) / S + 1 }>` needs the nightly `generic_const_exprs`): one trait impl per size,
 //! so a layer's output shape is a type, and a shape mistake is a type error.
-use std::{env, fmt::Write, fs, path::Path};
+//!
+//! It also puts a fingerprint of the library's source on the compiler's command line, as
+//! `--cfg mnist_cnn_source="…"`: the notebooks' kernel (evcxr) caches compiled crates by their
+//! command line, and the fingerprint makes an edited library a different entry, never a stale one.
+use std::{
+    env,
+    fmt::Write,
+    fs,
+    hash::{DefaultHasher, Hasher},
+    path::Path,
+};
 
 /// Largest image side the layers accept (MNIST is 28; 64 leaves room for bigger inputs).
 const MAX_SIDE: usize = 64;
@@ -33,5 +43,28 @@ fn main() {
     }
     let out = Path::new(&env::var("OUT_DIR").unwrap()).join("dims.rs");
     fs::write(out, s).unwrap();
+    let mut fingerprint = DefaultHasher::new();
+    for file in ["build.rs", "Cargo.toml"] {
+        fingerprint.write(&fs::read(file).unwrap());
+    }
+    hash_tree(Path::new("src"), &mut fingerprint);
+    println!("cargo:rustc-check-cfg=cfg(mnist_cnn_source, values(any()))");
+    println!("cargo:rustc-cfg=mnist_cnn_source=\"{:016x}\"", fingerprint.finish());
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=Cargo.toml");
+    println!("cargo:rerun-if-changed=src");
+}
+
+/// Every file under `dir`, in name order: its path and its bytes.
+fn hash_tree(dir: &Path, fingerprint: &mut DefaultHasher) {
+    let mut entries: Vec<_> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            hash_tree(&path, fingerprint);
+        } else {
+            fingerprint.write(path.to_string_lossy().as_bytes());
+            fingerprint.write(&fs::read(&path).unwrap());
+        }
+    }
 }

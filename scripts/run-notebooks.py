@@ -1,5 +1,5 @@
 """Runs every notebook in notebooks/ top to bottom in a fresh Rust (evcxr) kernel and fails on:
-- any cell error, compile error or panic (a panic aborts the kernel: see notebooks/evcxr/prelude.rs),
+- any cell error, compile error or panic (a panic aborts the kernel here: see notebooks/evcxr/prelude.rs),
 - a cell tagged `raises-exception` that does NOT fail, or fails without the expected message,
 - a cell tagged `picture` without an image/png output.
 Saved copies carry no terminal colour codes, and a cell tagged `answer` (one that shows an
@@ -19,11 +19,14 @@ root = pathlib.Path(__file__).resolve().parent.parent
 args = [a for a in sys.argv[1:] if not a.startswith("--")]
 full, inplace = "--full" in sys.argv, "--inplace" in sys.argv
 books = [pathlib.Path(a).resolve() for a in args] or sorted((root / "notebooks").glob("*.ipynb"))
-os.environ["EVCXR_CONFIG_DIR"] = str(root / "notebooks" / "evcxr")
-os.environ.setdefault("EVCXR_TMPDIR", str(root / "target" / "evcxr"))
+# The kernel is the one scripts/kernel.py registers (notebooks/evcxr: init.evcxr, prelude.rs, the
+# cargo settings), with two changes for testing: a panic fails the cell (prelude.rs), and the
+# kernels share one build folder (EVCXR_TMPDIR, one kernel at a time) that starts from this
+# project's Cargo.lock, so that the notebooks build with the versions the tests ran with (cargo
+# keeps locked versions). It lies under target/evcxr/ so that the cargo settings apply.
+os.environ["MNIST_CNN_ABORT_ON_PANIC"] = "1"
+os.environ.setdefault("EVCXR_TMPDIR", str(root / "target" / "evcxr" / "runner"))
 os.makedirs(os.environ["EVCXR_TMPDIR"], exist_ok=True)
-# evcxr resolves the kernel's dependencies itself; start it from this project's Cargo.lock so that
-# the notebooks build with the versions the tests were run with (cargo keeps locked versions).
 lock = pathlib.Path(os.environ["EVCXR_TMPDIR"]) / "Cargo.lock"
 if not lock.exists():
     shutil.copy(root / "Cargo.lock", lock)

@@ -2,7 +2,7 @@
 # Everything the notebooks need, installed once (each step is skipped when already done):
 #  - evcxr_jupyter, the Rust kernel for Jupyter (pinned, --locked; about 25 min to build on 2 cores),
 #  - a Python virtual environment in .venv/ with the Jupyter pieces that run notebooks headlessly,
-#  - the kernel registered with Jupyter ("Rust").
+#  - the kernel registered with Jupyter ("Rust") with the project's settings, and its cache warmed.
 # Add JupyterLab to open the notebooks interactively: .venv/bin/pip install jupyterlab
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +17,14 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import nbclient, nbformat
   .venv/bin/pip install -q --disable-pip-version-check \
     jupyter_client==8.10.0 nbclient==0.11.0 nbformat==5.11.1 nbconvert==7.17.2
 fi
-if ! .venv/bin/jupyter kernelspec list 2>/dev/null | grep -q '^ *rust '; then
-  evcxr_jupyter --install
-fi
+# The kernel, registered inside .venv/ (its Jupyter prefers that to a user-wide "rust" kernel) and
+# started by scripts/kernel.py with the project's settings (notebooks/evcxr/: evcxr's compilation
+# cache, offline mode, the library optimised as in a release build). Written every time, so that
+# it follows the checkout if it moves.
+.venv/bin/python scripts/kernel.py install "$(command -v evcxr_jupyter)"
+# Offline, the kernel finds every crate the library needs (for every platform, as cargo's
+# resolver asks) in cargo's local copy.
+cargo fetch --locked -q
+# Warm the cache: build the library and its dependencies once, as a notebook's first cell does,
+# so that the first cell of every notebook after this takes seconds (minutes the first time).
+.venv/bin/python scripts/kernel.py warm
