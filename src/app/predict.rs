@@ -25,12 +25,25 @@ pub const MAX_SIDE: u32 = 8192;
 
 /// Reads an image file (PNG or JPEG, any size, colour or background) and [`prepare`]s it.
 pub fn read_digit(path: &Path) -> Result<Vec<u8>> {
-    let bytes = fsutil::read(path, "Give the path of a PNG or JPEG image of a digit.")?;
-    decode_digit(&bytes, &path.display().to_string())
+    let img = read_image(path)?;
+    prepare(&img).ok_or_else(|| Error::NoDigit { what: path.display().to_string() })
 }
 
 /// Decodes PNG or JPEG bytes and [`prepare`]s the image; `what` names it in errors.
 pub fn decode_digit(bytes: &[u8], what: &str) -> Result<Vec<u8>> {
+    let img = decode_image(bytes, what)?;
+    prepare(&img).ok_or_else(|| Error::NoDigit { what: what.to_string() })
+}
+
+/// Reads a PNG or JPEG file, with the checks of [`decode_image`].
+pub fn read_image(path: &Path) -> Result<DynamicImage> {
+    let bytes = fsutil::read(path, "Give the path of a PNG or JPEG image of a digit.")?;
+    decode_image(&bytes, &path.display().to_string())
+}
+
+/// Decodes PNG or JPEG bytes, refusing anything else and images over [`MAX_SIDE`] on a side;
+/// `what` names the image in errors.
+pub fn decode_image(bytes: &[u8], what: &str) -> Result<DynamicImage> {
     let bad = |problem: String| Error::BadImage {
         what: what.to_string(),
         problem,
@@ -47,8 +60,7 @@ pub fn decode_digit(bytes: &[u8], what: &str) -> Result<Vec<u8>> {
     if reader.format().is_none() {
         return Err(bad("is not a PNG or JPEG image (its first bytes are not an image format's signature)".into()));
     }
-    let img = reader.decode().map_err(|e| bad(format!("could not be decoded as an image ({e})")))?;
-    prepare(&img).ok_or_else(|| Error::NoDigit { what: what.to_string() })
+    reader.decode().map_err(|e| bad(format!("could not be decoded as an image ({e})")))
 }
 
 /// Turns any image into a 28x28 MNIST-style digit (0-255, white ink on black), or `None` when
@@ -61,6 +73,12 @@ pub fn decode_digit(bytes: &[u8], what: &str) -> Result<Vec<u8>> {
 /// 4. cropped to the ink, scaled to fit 20x20 keeping its proportions;
 /// 5. placed in 28x28 with its centre of mass at the centre.
 pub fn prepare(img: &DynamicImage) -> Option<Vec<u8>> {
+    fit_digit(&ink(img)?)
+}
+
+/// Steps 1 to 3 of [`prepare`]: the image as ink, 0 (paper) to 255 (the darkest ink), or `None`
+/// when nothing stands out from the paper.
+pub(crate) fn ink(img: &DynamicImage) -> Option<GrayImage> {
     let mut grey = flatten_onto_white(img);
     let background = border_median(&grey);
     if background > 127 {
@@ -76,8 +94,14 @@ pub fn prepare(img: &DynamicImage) -> Option<Vec<u8>> {
         let v = ((p.0[0] as f32 - background) / (peak - background)).clamp(0.0, 1.0);
         p.0[0] = if v < 0.15 { 0 } else { (v * 255.0).round() as u8 };
     }
-    let (x0, y0, x1, y1) = ink_box(&grey)?;
-    let ink = imageops::crop_imm(&grey, x0, y0, x1 - x0 + 1, y1 - y0 + 1).to_image();
+    Some(grey)
+}
+
+/// Steps 4 and 5 of [`prepare`]: ink cropped, scaled to fit 20x20 and centred by its mass in
+/// 28x28; `None` if there is no ink.
+pub(crate) fn fit_digit(grey: &GrayImage) -> Option<Vec<u8>> {
+    let (x0, y0, x1, y1) = ink_box(grey)?;
+    let ink = imageops::crop_imm(grey, x0, y0, x1 - x0 + 1, y1 - y0 + 1).to_image();
     let (w, h) = ink.dimensions();
     let scale = BOX as f32 / w.max(h) as f32;
     let (sw, sh) = (((w as f32 * scale).round() as u32).clamp(1, BOX), ((h as f32 * scale).round() as u32).clamp(1, BOX));

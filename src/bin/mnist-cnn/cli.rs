@@ -46,7 +46,7 @@ pub enum Command {
     /// Write the saved model as ONNX and TensorFlow Lite (next to it, or in --out)
     #[command(after_help = FILES_HELP)]
     Export(ExportArgs),
-    /// The top 3 digits for each PNG or JPEG image
+    /// The top 3 digits for each PNG or JPEG image (--number: every digit of a number)
     #[command(after_help = FILES_HELP)]
     Predict(PredictArgs),
     /// A web page to draw a digit on and watch the model read it
@@ -227,9 +227,12 @@ pub struct ExportArgs {
 pub struct PredictArgs {
     #[command(flatten)]
     pub which: Which,
-    /// PNG or JPEG images, one digit each
+    /// PNG or JPEG images, one digit each (or one number each, with --number)
     #[arg(required = true, value_name = "IMAGE")]
     pub files: Vec<PathBuf>,
+    /// Each image holds a number (digits side by side): read every digit, left to right
+    #[arg(long)]
+    pub number: bool,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -19,7 +19,7 @@ use cli::{Cli, Command, DataArgs, FitArgs, NetworkName, Paths, Which};
 use mnist_cnn::better::BetterModel;
 use mnist_cnn::model::{self, Model, Network};
 use mnist_cnn::train::{self, Checkpoint, History};
-use mnist_cnn::{data, export, predict, report, serve, Error, Result};
+use mnist_cnn::{data, export, number, predict, report, serve, Error, Result};
 
 /// Loads the data set, or the first `limit` images of each part.
 fn load_data(which: &Which, data: &DataArgs, limit: Option<usize>) -> Result<data::TrainTest> {
@@ -96,16 +96,13 @@ fn write_reports<N: Network>(network: NetworkName, sets: &data::TrainTest, model
 
 /// Prints the top 3 digits of each file; a file that cannot be read is reported and skipped,
 /// and the command fails at the end if any could not.
-fn predict_files<N: Network>(model: &Path, files: &[std::path::PathBuf]) -> Result<()> {
+fn predict_files<N: Network>(model: &Path, files: &[std::path::PathBuf], numbers: bool) -> Result<()> {
     let m = N::load(model)?;
     let mut failed = 0;
     for file in files {
-        match predict::read_digit(file) {
-            Ok(pixels) => {
-                let top = predict::top(&predict::probabilities(&m, &pixels), 3);
-                let rest: Vec<String> = top[1..].iter().map(|(d, p)| format!("{d} ({:.1}%)", p * 100.0)).collect();
-                println!("{}: {} ({:.1}%), then {}", file.display(), top[0].0, top[0].1 * 100.0, rest.join(", "));
-            }
+        let said = if numbers { read_number(&m, file) } else { read_digit(&m, file) };
+        match said {
+            Ok(line) => println!("{}: {line}", file.display()),
             Err(e) => {
                 eprintln!("error: {e}");
                 failed += 1;
@@ -117,9 +114,29 @@ fn predict_files<N: Network>(model: &Path, files: &[std::path::PathBuf]) -> Resu
         n => Err(Error::BadImage {
             what: format!("{n} of {} images", files.len()),
             problem: "could not be read (see above)".into(),
-            fix: "Give PNG or JPEG files with one digit each.".into(),
+            fix: if numbers { "Give PNG or JPEG files with one number each." } else { "Give PNG or JPEG files with one digit each." }.into(),
         }),
     }
+}
+
+/// "7 (99.1%), then 1 (0.5%), 9 (0.2%)"
+fn read_digit<N: Network>(m: &N, file: &Path) -> Result<String> {
+    let top = predict::top(&predict::probabilities(m, &predict::read_digit(file)?), 3);
+    let rest: Vec<String> = top[1..].iter().map(|(d, p)| format!("{d} ({:.1}%)", p * 100.0)).collect();
+    Ok(format!("{} ({:.1}%), then {}", top[0].0, top[0].1 * 100.0, rest.join(", ")))
+}
+
+/// "2026 (4 digits: 2 at x 12-40, 99.9%; 0 at x 45-70, 98.7%; ...)"
+fn read_number<N: Network>(m: &N, file: &Path) -> Result<String> {
+    let digits = number::read_number(m, &predict::read_image(file)?);
+    if digits.is_empty() {
+        return Err(Error::NoDigit { what: file.display().to_string() });
+    }
+    let each: Vec<String> = digits
+        .iter()
+        .map(|d| format!("{} at x {}-{}, {:.1}%", d.value(), d.bounds.x, d.bounds.x + d.bounds.width - 1, d.probabilities[d.value()] * 100.0))
+        .collect();
+    Ok(format!("{} ({} digits: {})", number::text(&digits), digits.len(), each.join("; ")))
 }
 
 fn run<N: Network>(command: Command) -> Result<()> {
@@ -171,7 +188,7 @@ fn run<N: Network>(command: Command) -> Result<()> {
             println!("Wrote {} (input [batch, 1, 28, 28])", onnx.display());
             println!("Wrote {} (input [1, 28, 28, 1])", tflite.display());
         }
-        Command::Predict(p) => predict_files::<N>(&cli::model_path(&p.which, false), &p.files)?,
+        Command::Predict(p) => predict_files::<N>(&cli::model_path(&p.which, false), &p.files, p.number)?,
         Command::Serve(s) => serve::serve(&N::load(&cli::model_path(&s.which, false))?, &s.options())?,
         Command::Page(p) => {
             let m = N::load(&cli::model_path(&p.which, false))?;
