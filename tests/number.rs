@@ -72,14 +72,20 @@ fn read_many(gap: (i32, i32), count: usize, seed: u64) -> (usize, usize, usize, 
     (split_right, read_right, digits_right, digits)
 }
 
+/// [`read_many`] with its figures printed under `label` (seen with `-- --nocapture`).
+fn read_and_report(label: &str, gap: (i32, i32), count: usize, seed: u64) -> (usize, usize, usize) {
+    let (split, read, right, digits) = read_many(gap, count, seed);
+    eprintln!(
+        "{label}: {split}/{count} numbers split into the right number of digits, {read}/{count} read right; {right}/{digits} digits ({:.2}%)",
+        100.0 * right as f64 / digits as f64
+    );
+    (split, right, digits)
+}
+
 #[test]
 fn digits_written_apart_are_split_and_read() {
     let count = 300;
-    let (split, read, right, digits) = read_many((2, 10), count, 1);
-    eprintln!(
-        "apart: {split}/{count} numbers split into the right number of digits, {read}/{count} read right; {right}/{digits} digits ({:.2}%)",
-        100.0 * right as f64 / digits as f64
-    );
+    let (split, right, digits) = read_and_report("apart", (2, 10), count, 1);
     assert!(split * 100 >= count * 95, "split right: {split}/{count}");
     assert!(right * 100 >= digits * 95, "digits read right: {right}/{digits}");
 }
@@ -87,11 +93,7 @@ fn digits_written_apart_are_split_and_read() {
 #[test]
 fn digits_that_touch_are_cut_apart() {
     let count = 300;
-    let (split, read, right, digits) = read_many((-2, 1), count, 2);
-    eprintln!(
-        "touching: {split}/{count} numbers split into the right number of digits, {read}/{count} read right; {right}/{digits} digits ({:.2}%)",
-        100.0 * right as f64 / digits as f64
-    );
+    let (split, right, digits) = read_and_report("touching", (-2, 1), count, 2);
     // Touching digits are harder: about half the numbers are cut into the right count.
     assert!(split * 100 >= count * 45, "split right: {split}/{count}");
     assert!(right * 100 >= digits * 88, "digits read right among those: {right}/{digits}");

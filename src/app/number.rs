@@ -42,7 +42,7 @@ impl Digit {
 pub fn read_number<N: Network>(model: &N, img: &DynamicImage) -> Vec<Digit> {
     let Some(ink) = predict::ink(img) else { return Vec::new() };
     let mut pieces = columns(&ink);
-    drop_specks(&mut pieces);
+    tidy(&mut pieces);
     let mut digits: Vec<Digit> = pieces.into_iter().flat_map(|p| best_reading(model, p, &ink)).collect();
     digits.sort_by_key(|d| (d.bounds.x, d.bounds.y));
     digits
@@ -115,6 +115,12 @@ impl Piece {
     fn bounds(&self) -> Bounds {
         Bounds { x: self.x0, y: self.y0, width: self.width(), height: self.height() }
     }
+    /// This piece with `other`'s pixels too.
+    fn absorb(&mut self, other: Piece) {
+        let mut pixels = std::mem::take(&mut self.pixels);
+        pixels.extend(other.pixels);
+        *self = Piece::new(pixels).expect("a piece has pixels");
+    }
 }
 
 /// The runs of columns with ink in them, left to right, each with its ink pixels: digits
@@ -142,7 +148,7 @@ fn columns(ink: &GrayImage) -> Vec<Piece> {
 /// height), joins pieces with only a sliver of blank between them, then gives each fragment
 /// (under half the typical digit's height: a 5's flag, a broken stroke) to the nearest digit
 /// beside it. `pieces` are left to right.
-fn drop_specks(pieces: &mut Vec<Piece>) {
+fn tidy(pieces: &mut Vec<Piece>) {
     let most = pieces.iter().map(|p| p.pixels.len()).max().unwrap_or(0);
     let tallest = pieces.iter().map(Piece::height).max().unwrap_or(0);
     pieces.retain(|p| p.pixels.len() * 100 >= most || p.height() * 4 >= tallest);
@@ -156,9 +162,7 @@ fn drop_specks(pieces: &mut Vec<Piece>) {
     while i < pieces.len() {
         if (pieces[i].x0 - pieces[i - 1].x1 - 1) * 20 < typical {
             let next = pieces.remove(i);
-            let mut pixels = std::mem::take(&mut pieces[i - 1].pixels);
-            pixels.extend(next.pixels);
-            pieces[i - 1] = Piece::new(pixels).expect("pieces have pixels");
+            pieces[i - 1].absorb(next);
         } else {
             i += 1;
         }
@@ -171,9 +175,7 @@ fn drop_specks(pieces: &mut Vec<Piece>) {
         let fragment = pieces.swap_remove(small);
         let distance = |p: &Piece| fragment.x0.saturating_sub(p.x1).max(p.x0.saturating_sub(fragment.x1));
         let nearest = (0..pieces.len()).min_by_key(|&i| (distance(&pieces[i]), pieces[i].height() * 2 < typical)).expect("one piece is left");
-        let mut pixels = std::mem::take(&mut pieces[nearest].pixels);
-        pixels.extend(fragment.pixels);
-        pieces[nearest] = Piece::new(pixels).expect("pieces have pixels");
+        pieces[nearest].absorb(fragment);
     }
 }
 

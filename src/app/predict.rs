@@ -25,14 +25,17 @@ pub const MAX_SIDE: u32 = 8192;
 
 /// Reads an image file (PNG or JPEG, any size, colour or background) and [`prepare`]s it.
 pub fn read_digit(path: &Path) -> Result<Vec<u8>> {
-    let img = read_image(path)?;
-    prepare(&img).ok_or_else(|| Error::NoDigit { what: path.display().to_string() })
+    prepared(&read_image(path)?, &path.display().to_string())
 }
 
 /// Decodes PNG or JPEG bytes and [`prepare`]s the image; `what` names it in errors.
 pub fn decode_digit(bytes: &[u8], what: &str) -> Result<Vec<u8>> {
-    let img = decode_image(bytes, what)?;
-    prepare(&img).ok_or_else(|| Error::NoDigit { what: what.to_string() })
+    prepared(&decode_image(bytes, what)?, what)
+}
+
+/// [`prepare`], with no ink an error that names the image.
+fn prepared(img: &DynamicImage, what: &str) -> Result<Vec<u8>> {
+    prepare(img).ok_or_else(|| Error::NoDigit { what: what.to_string() })
 }
 
 /// Reads a PNG or JPEG file, with the checks of [`decode_image`].
