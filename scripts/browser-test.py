@@ -4,6 +4,8 @@ chromium-driver, driven by Selenium):
 1. from `mnist-cnn serve`: draw digits with the mouse on the canvas and check that the page shows
    each as the prediction; that its own reading (the network run in the page, nn.js) gives the
    server's pixels and probabilities (within 1e-4) for the same drawing; that Clear clears;
+   photos of paper (tests/photo.rs) read by the page and by the server as by the library, and
+   the page's photo button;
 2. the network in the page on 1,000 test digits: the library's probabilities within 1e-4 (the
    fixture `cargo test --test export` writes to target/export-check/);
 3. the page as a static folder (`mnist-cnn page`) from a plain web server with no /predict:
@@ -84,6 +86,30 @@ pad.toBlob(async png => {
   done({ same_pixels: answer.pixels.every((v, i) => v === local[i]),
          diff: Math.max(...p.map((v, i) => Math.abs(v - answer.probabilities[i]))) });
 }, "image/png");
+"""
+
+# Photos of paper (tests/photo.rs writes them to target/export-check/photos.json with the
+# library's 28x28 reading of each): the page's own reading (preparePhoto) and the server's
+# (POST /predict?photo) must both give the library's pixels exactly.
+PHOTO_CASES = """
+const [cases, done] = [arguments[0], arguments[arguments.length - 1]];
+(async () => {
+  const results = [];
+  for (const c of cases) {
+    const bytes = Uint8Array.from(atob(c.png), ch => ch.charCodeAt(0));
+    const bitmap = await createImageBitmap(new Blob([bytes], { type: "image/png" }));
+    const canvas = document.createElement("canvas");
+    [canvas.width, canvas.height] = [bitmap.width, bitmap.height];
+    const g = canvas.getContext("2d");
+    g.drawImage(bitmap, 0, 0);
+    const local = MnistCnn.preparePhoto(g.getImageData(0, 0, canvas.width, canvas.height).data, canvas.width, canvas.height);
+    const res = await fetch("/predict?photo", { method: "POST", body: bytes });
+    const answer = await res.json();
+    const same = (want, got) => want === null ? got === null : got !== null && want.every((v, i) => v === got[i]);
+    results.push({ label: c.label, page: same(c.pixels, local), server: same(c.pixels, res.ok ? answer.pixels : null), status: res.status });
+  }
+  done(results);
+})().catch(err => done([{ error: String(err), page: false, server: false }]));
 """
 
 # The page's preparation against the server's on varied pictures: canvases of 40 to 440 pixels,
@@ -193,6 +219,34 @@ def main():
         if differ:
             failures.append(f"the page's preparation differs from the server's on {differ}")
 
+        photos = json.loads((CHECK / "photos.json").read_text()) if (CHECK / "photos.json").exists() else None
+        if photos is None:
+            sys.exit(f"{CHECK / 'photos.json'} is missing: run `cargo test --release` first, which writes it")
+        checked = driver.execute_async_script(PHOTO_CASES, photos)
+        # The blank page's 422 ("no digit") is expected: the other console messages are kept.
+        kept_log = [e for e in driver.get_log("browser") if not ("/predict?photo" in e.get("message", "") and "422" in e.get("message", ""))]
+        bad = [c for c in checked if not (c["page"] and c["server"])]
+        print(f"browser: {len(checked)} photos of paper: the page's reading gives the library's 28x28 pixels for "
+              f"{sum(c['page'] for c in checked)}, the server's for {sum(c['server'] for c in checked)} "
+              f"({sum(p['pixels'] is None for p in photos)} blank page(s) found blank)")
+        if bad or len(checked) != len(photos):
+            failures.append(f"photos read differently from the library: {bad}")
+        # The photo button: the page reads a photo file as the library does.
+        shot = next(p for p in photos if p["pixels"] is not None)
+        photo_file = pathlib.Path(tempfile.mkdtemp()) / "photo.png"
+        photo_file.write_bytes(__import__("base64").b64decode(shot["png"]))
+        driver.find_element(By.ID, "clear").click()
+        driver.find_element(By.ID, "photo").send_keys(str(photo_file))
+        WebDriverWait(driver, 20).until(lambda d: d.find_element(By.ID, "digit").text != "?")
+        seen = driver.execute_script(
+            "const d = document.getElementById('seen').getContext('2d').getImageData(0, 0, 28, 28).data;"
+            "return Array.from({ length: 784 }, (_, i) => d[4 * i]);")
+        shown = driver.find_element(By.ID, "digit").text
+        print(f"browser: a photo given to the page's photo button (a {shot['label']}): the page says {shown}, "
+              f"its 28x28 view is the library's: {seen == shot['pixels']}")
+        if seen != shot["pixels"]:
+            failures.append("the photo button's 28x28 view differs from the library's reading of the photo")
+
         # 2. The network in the page on test digits, against the library's probabilities.
         images = np.fromfile(CHECK / "lesson.images.f32", dtype="<f4").reshape(-1, 784)
         want = np.fromfile(CHECK / "lesson.probabilities.f32", dtype="<f4").reshape(-1, 10)
@@ -204,7 +258,7 @@ def main():
               f"{agree} of {len(pixels)} predictions the same")
         if diff > 1e-4 or agree != len(pixels):
             failures.append(f"the page's network differs from the library: {diff}, {agree} of {len(pixels)}")
-        errors = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
+        errors = [e for e in kept_log + driver.get_log("browser") if e.get("level") == "SEVERE"]
         if errors:
             failures.append(f"console errors: {errors}")
 
@@ -268,7 +322,7 @@ def main():
                     failures.append(f"handouts: {page} links to {target}, which is not there")
                 elif target.endswith(".html") and target.startswith(handouts.resolve().as_uri()):
                     pages.append(target)
-            errors = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
+            errors = [e for e in kept_log + driver.get_log("browser") if e.get("level") == "SEVERE"]
             if errors:
                 failures.append(f"handouts: {page}: console errors: {errors[:3]}")
         print(f"browser: handouts from files: {len(seen)} pages, {links} links and {images} images, all there")

@@ -15,6 +15,8 @@ pub enum Error {
     BadImage { what: String, problem: String, fix: String },
     /// An image is readable but holds no digit (it is blank or all one shade).
     NoDigit { what: String },
+    /// No digit was found in a photo of paper.
+    NoDigitInPhoto { what: String },
     /// A history CSV cannot be read.
     BadHistory { path: PathBuf, problem: String },
     /// Reading or writing a file failed.
@@ -49,6 +51,10 @@ impl fmt::Display for Error {
             Error::NoDigit { what } => write!(
                 f,
                 "{what}: there is no digit in this image (it is blank, or all one shade). Give an image with one handwritten digit on a plain background."
+            ),
+            Error::NoDigitInPhoto { what } => write!(
+                f,
+                "{what}: no digit was found in this photo. Write the digit darker (a pen rather than a light pencil), keep it clear of the photo's edges, and let the paper fill most of the picture."
             ),
             Error::BadHistory { path, problem } => write!(
                 f,

@@ -35,7 +35,7 @@ pub mod teach;
 pub mod train;
 
 // The short paths the notebooks use: `mnist_cnn::{plots, predict, history::History, ...}`.
-pub use app::{number, predict, serve};
+pub use app::{number, photo, predict, serve};
 pub use model::better;
 pub use report::{analysis, plots};
 pub use teach::{exercises, notebook};

@@ -116,7 +116,7 @@ pub(crate) fn fit_digit(grey: &GrayImage) -> Option<Vec<u8>> {
 }
 
 /// Grey levels (ITU-R 601 luma) with transparency composited onto white paper.
-fn flatten_onto_white(img: &DynamicImage) -> GrayImage {
+pub(crate) fn flatten_onto_white(img: &DynamicImage) -> GrayImage {
     let rgba = img.to_rgba8();
     GrayImage::from_fn(rgba.width(), rgba.height(), |x, y| {
         let [r, g, b, a] = rgba.get_pixel(x, y).0;

@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::error::{Error, Result};
 use crate::model::Network;
-use crate::app::predict;
+use crate::app::{photo, predict};
 use crate::{export, fsutil};
 
 pub mod http;
@@ -125,28 +125,30 @@ impl Reply {
 
 /// The answer to one request. `body` is `None` when it was larger than [`MAX_BODY`].
 pub fn respond<N: Network>(model: &N, site: &Site, method: &str, path: &str, body: Option<&[u8]>) -> Reply {
-    let path = path.split('?').next().unwrap_or("");
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
     if let ("GET", Some(reply)) = (method, site.get(path)) {
         return reply;
     }
     match (method, path) {
         ("POST", "/predict") => match body {
             None => Reply::error(413, format!("the image is larger than {} MB", MAX_BODY / (1024 * 1024))),
-            Some(bytes) => predict_json(model, bytes),
+            Some(bytes) => predict_json(model, bytes, query.split('&').any(|q| q == "photo")),
         },
         (_, "/" | "/index.html" | "/predict") => Reply::error(405, format!("{method} is not allowed here: GET / for the page, POST /predict with an image")),
         _ => Reply::error(404, format!("there is no {path} here: GET / for the page, POST /predict with an image")),
     }
 }
 
-fn predict_json<N: Network>(model: &N, bytes: &[u8]) -> Reply {
-    match predict::decode_digit(bytes, "the image") {
+/// The answer to `POST /predict` (`?photo`: a photo of paper, read by [`photo`]).
+fn predict_json<N: Network>(model: &N, bytes: &[u8], is_photo: bool) -> Reply {
+    let prepared = if is_photo { photo::decode_digit(bytes, "the photo") } else { predict::decode_digit(bytes, "the image") };
+    match prepared {
         Ok(pixels) => {
             let p = predict::probabilities(model, &pixels);
             let digit = predict::top(&p, 1)[0].0;
             Reply::json(200, json!({ "digit": digit, "probabilities": p, "pixels": pixels }))
         }
-        Err(e @ Error::NoDigit { .. }) => Reply::error(422, e.to_string()),
+        Err(e @ (Error::NoDigit { .. } | Error::NoDigitInPhoto { .. })) => Reply::error(422, e.to_string()),
         Err(e) => Reply::error(400, e.to_string()),
     }
 }

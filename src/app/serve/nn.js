@@ -2,6 +2,8 @@
 //  - `prepare`: the library's preparation of a drawing (src/predict.rs: grey levels, light on
 //    dark, contrast, crop, scale to fit 20x20 with image's Triangle filter, centre of mass),
 //    step for step in 32-bit floats (Math.fround), so that it gives the library's 28x28 pixels;
+//  - `preparePhoto`: the library's reading of a photo of paper (src/app/photo.rs), in whole
+//    numbers as there, then the same steps 4 and 5;
 //  - `load` and `probabilities`: a network exported by `mnist-cnn export` as its `.web` file
 //    (layers as JSON, weights as float32; src/export/web.rs), run layer by layer.
 "use strict";
@@ -56,9 +58,8 @@ const MnistCnn = (() => {
     return out;
   }
 
-  // RGBA pixels (a canvas's ImageData) to the 28x28 digit the model is given, white on black,
-  // or null when there is no ink.
-  function prepare(rgba, w, h) {
+  // Step 1: grey levels (ITU-R 601 luma), transparency composited onto white paper.
+  function greyOf(rgba, w, h) {
     const grey = new Uint8Array(w * h);
     const [cr, cg, cb] = [f(0.299), f(0.587), f(0.114)];
     for (let i = 0; i < w * h; i++) {
@@ -67,21 +68,14 @@ const MnistCnn = (() => {
       const alpha = f(a / 255);
       grey[i] = clamp(round(f(f(alpha * luma) + f(f(1 - alpha) * 255))), 0, 255);
     }
-    const border = [];
-    for (let x = 0; x < w; x++) border.push(grey[x], grey[(h - 1) * w + x]);
-    for (let y = 0; y < h; y++) border.push(grey[y * w], grey[y * w + w - 1]);
-    border.sort((a, b) => a - b);
-    let background = border[border.length >> 1];
-    if (background > 127) for (let i = 0; i < grey.length; i++) grey[i] = 255 - grey[i];
-    background = Math.min(background, 255 - background);
-    let peak = 0;
-    for (const v of grey) peak = Math.max(peak, v);
-    if (peak - background < 32) return null;
-    const range = peak - background, cut = f(0.15);
+    return grey;
+  }
+
+  // Steps 4 and 5 (`fit_digit`): ink (0 paper .. 255) cropped, scaled to fit 20x20, centred by
+  // its mass in 28x28; null when there is no ink.
+  function fitDigit(grey, w, h) {
     let x0 = w, y0 = h, x1 = -1, y1 = -1;
     for (let i = 0; i < grey.length; i++) {
-      const v = clamp(f(f(grey[i] - background) / range), 0, 1);
-      grey[i] = v < cut ? 0 : round(f(v * 255));
       if (grey[i] > 0) {
         const x = i % w, y = (i - x) / w;
         x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y);
@@ -108,6 +102,149 @@ const MnistCnn = (() => {
     const out = new Uint8Array(784);
     for (let y = 0; y < sh; y++) for (let x = 0; x < sw; x++) out[(y + oy) * 28 + x + ox] = small[y * sw + x];
     return out;
+  }
+
+  // RGBA pixels (a canvas's ImageData) to the 28x28 digit the model is given, white on black,
+  // or null when there is no ink.
+  function prepare(rgba, w, h) {
+    const grey = greyOf(rgba, w, h);
+    const border = [];
+    for (let x = 0; x < w; x++) border.push(grey[x], grey[(h - 1) * w + x]);
+    for (let y = 0; y < h; y++) border.push(grey[y * w], grey[y * w + w - 1]);
+    border.sort((a, b) => a - b);
+    let background = border[border.length >> 1];
+    if (background > 127) for (let i = 0; i < grey.length; i++) grey[i] = 255 - grey[i];
+    background = Math.min(background, 255 - background);
+    let peak = 0;
+    for (const v of grey) peak = Math.max(peak, v);
+    if (peak - background < 32) return null;
+    const range = peak - background, cut = f(0.15);
+    for (let i = 0; i < grey.length; i++) {
+      const v = clamp(f(f(grey[i] - background) / range), 0, 1);
+      grey[i] = v < cut ? 0 : round(f(v * 255));
+    }
+    return fitDigit(grey, w, h);
+  }
+
+  // ---- A photo of paper (src/app/photo.rs): whole numbers only, so the same pixels ----
+
+  const WORK_SIDE = 400, PAPER_RADIUS = 20, DARK = 48, MAX_SLOPE = 7, LINE_COVER = 30, SMALLEST = 16;
+  const div = (a, b) => Math.floor(a / b); // whole-number division (operands are never negative)
+
+  function filter(src, w, h, r, alongRows, pick) {
+    const out = new Uint8Array(src.length);
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+      const [pos, len] = alongRows ? [x, w] : [y, h];
+      const from = Math.max(pos - r, 0), to = Math.min(pos + r, len - 1);
+      let acc = alongRows ? src[y * w + from] : src[from * w + x];
+      for (let p = from + 1; p <= to; p++) acc = pick(acc, alongRows ? src[y * w + p] : src[p * w + x]);
+      out[y * w + x] = acc;
+    }
+    return out;
+  }
+
+  function eraseLines(dark, w, h, columns) {
+    const [along, across] = columns ? [h, w] : [w, h];
+    const index = columns ? (a, c) => a * w + c : (a, c) => c * w + a;
+    const shift = Math.floor(MAX_SLOPE * along / 64) + 1;
+    const bin = (a, c, k) => c - Math.floor(a * k / 64) + shift;
+    const bins = across + 2 * shift + 1;
+    let best = { score: 0, k: 0, counts: [] };
+    for (let k = -MAX_SLOPE; k <= MAX_SLOPE; k++) {
+      const counts = new Array(bins).fill(0);
+      for (let a = 0; a < along; a++) for (let c = 0; c < across; c++) if (dark[index(a, c)] >= DARK) counts[bin(a, c, k)]++;
+      const score = counts.reduce((s, n) => s + n * n, 0);
+      if (score > best.score) best = { score, k, counts };
+    }
+    const { k, counts } = best;
+    const full = (b, share) => b < counts.length && counts[b] * 100 >= along * share;
+    const line = [];
+    for (let b = 0; b < bins; b++) {
+      line.push(full(b, LINE_COVER) || (((b > 0 && full(b - 1, LINE_COVER)) || full(b + 1, LINE_COVER)) && full(b, div(LINE_COVER, 3))));
+    }
+    if (!line.some(l => l)) return;
+    for (let a = 0; a < along; a++) {
+      let c = 0;
+      while (c < across) {
+        if (dark[index(a, c)] < DARK) { c++; continue; }
+        const start = c;
+        while (c < across && dark[index(a, c)] >= DARK) c++;
+        let onLine = true;
+        for (let i = start; i < c && onLine; i++) onLine = line[bin(a, i, k)];
+        if (onLine) for (let i = start; i < c; i++) dark[index(a, i)] = 0;
+      }
+    }
+  }
+
+  function blobs(dark, w, h) {
+    const seen = new Uint8Array(w * h), all = [];
+    for (let first = 0; first < w * h; first++) {
+      if (seen[first] || dark[first] < DARK) continue;
+      seen[first] = 1;
+      const blob = { pixels: [], mass: 0, edge: false, bounds: [w, h, 0, 0] };
+      const todo = [first];
+      while (todo.length) {
+        const i = todo.pop(), x = i % w, y = (i - x) / w;
+        blob.pixels.push(i);
+        blob.mass += dark[i];
+        blob.edge = blob.edge || x === 0 || y === 0 || x === w - 1 || y === h - 1;
+        const [l, t, r, b] = blob.bounds;
+        blob.bounds = [Math.min(l, x), Math.min(t, y), Math.max(r, x), Math.max(b, y)];
+        for (let ny = Math.max(y - 1, 0); ny <= Math.min(y + 1, h - 1); ny++) {
+          for (let nx = Math.max(x - 1, 0); nx <= Math.min(x + 1, w - 1); nx++) {
+            const j = ny * w + nx;
+            if (!seen[j] && dark[j] >= DARK) { seen[j] = 1; todo.push(j); }
+          }
+        }
+      }
+      all.push(blob);
+    }
+    return all;
+  }
+
+  function digitOf(dark, w, h) {
+    const all = blobs(dark, w, h), least = Math.max(div(w * h, 4000), 4);
+    let main = null;
+    for (const b of all) if (b.pixels.length >= least && !b.edge && (main === null || b.mass >= main.mass)) main = b;
+    if (main === null) return null;
+    const [x0, y0, x1, y1] = main.bounds;
+    if (Math.max(x1 - x0, y1 - y0) < div(Math.min(w, h), SMALLEST)) return null;
+    const reach = div(Math.max(x1 - x0, y1 - y0), 4) + 1;
+    const near = ({ bounds: [bx0, by0, bx1, by1] }) => bx1 + reach >= x0 && bx0 <= x1 + reach && by1 + reach >= y0 && by0 <= y1 + reach;
+    const out = new Uint8Array(w * h);
+    for (const b of all) {
+      if (b === main || (!b.edge && b.pixels.length >= div(least, 4) && near(b))) for (const i of b.pixels) out[i] = dark[i];
+    }
+    return out;
+  }
+
+  // A photo of a digit on paper (RGBA) to the 28x28 digit, or null when none is found: the
+  // light evened out, the paper's lines, the shadows and the desk taken out first.
+  function preparePhoto(rgba, w0, h0) {
+    let grey = greyOf(rgba, w0, h0), w = w0, h = h0;
+    const long = Math.max(w, h);
+    if (long !== WORK_SIDE) {
+      const side = s => Math.max(div(s * WORK_SIDE + div(long, 2), long), 1);
+      [w, h] = [side(w0), side(h0)];
+      grey = resize(grey, w0, h0, w, h);
+    }
+    const bright = filter(filter(grey, w, h, PAPER_RADIUS, true, Math.max), w, h, PAPER_RADIUS, false, Math.max);
+    const paper = filter(filter(bright, w, h, PAPER_RADIUS, true, Math.min), w, h, PAPER_RADIUS, false, Math.min);
+    const sorted = Uint8Array.from(paper).sort();
+    const level = sorted[div(sorted.length * 95, 100)];
+    const dark = new Uint8Array(w * h);
+    for (let i = 0; i < w * h; i++) {
+      const g = grey[i], p = paper[i];
+      dark[i] = g < p && p * 100 >= level * 35 ? div((p - g) * 255, p) : 0;
+    }
+    eraseLines(dark, w, h, false);
+    eraseLines(dark, w, h, true);
+    const kept = digitOf(dark, w, h);
+    if (kept === null) return null;
+    let top = 1;
+    for (const v of kept) top = Math.max(top, v);
+    for (let i = 0; i < kept.length; i++) kept[i] = div(kept[i] * 255, top);
+    return fitDigit(kept, w, h);
   }
 
   // ---- The network (src/export/web.rs) ----
@@ -222,5 +359,5 @@ const MnistCnn = (() => {
     return e.map(v => v / sum);
   }
 
-  return { prepare, load, loadScript, parse, probabilities };
+  return { prepare, preparePhoto, load, loadScript, parse, probabilities };
 })();

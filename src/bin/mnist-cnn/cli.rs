@@ -231,8 +231,12 @@ pub struct PredictArgs {
     #[arg(required = true, value_name = "IMAGE")]
     pub files: Vec<PathBuf>,
     /// Each image holds a number (digits side by side): read every digit, left to right
-    #[arg(long)]
+    #[arg(long, conflicts_with = "photo")]
     pub number: bool,
+    /// Each image is a photo of a digit on paper (ruled or squared, uneven light, the desk at the
+    /// edges): the lines, shadows and desk are taken out first
+    #[arg(long)]
+    pub photo: bool,
 }
 
 #[derive(Args, Debug, Clone)]

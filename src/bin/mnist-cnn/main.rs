@@ -19,7 +19,7 @@ use cli::{Cli, Command, DataArgs, FitArgs, NetworkName, Paths, Which};
 use mnist_cnn::better::BetterModel;
 use mnist_cnn::model::{self, Model, Network};
 use mnist_cnn::train::{self, Checkpoint, History};
-use mnist_cnn::{data, export, number, predict, report, serve, Error, Result};
+use mnist_cnn::{data, export, number, photo, predict, report, serve, Error, Result};
 
 /// Loads the data set, or the first `limit` images of each part.
 fn load_data(which: &Which, data: &DataArgs, limit: Option<usize>) -> Result<data::TrainTest> {
@@ -96,11 +96,11 @@ fn write_reports<N: Network>(network: NetworkName, sets: &data::TrainTest, model
 
 /// Prints the top 3 digits of each file; a file that cannot be read is reported and skipped,
 /// and the command fails at the end if any could not.
-fn predict_files<N: Network>(model: &Path, files: &[std::path::PathBuf], numbers: bool) -> Result<()> {
+fn predict_files<N: Network>(model: &Path, files: &[std::path::PathBuf], numbers: bool, photos: bool) -> Result<()> {
     let m = N::load(model)?;
     let mut failed = 0;
     for file in files {
-        let said = if numbers { read_number(&m, file) } else { read_digit(&m, file) };
+        let said = if numbers { read_number(&m, file) } else { read_digit(&m, file, photos) };
         match said {
             Ok(line) => println!("{}: {line}", file.display()),
             Err(e) => {
@@ -120,8 +120,9 @@ fn predict_files<N: Network>(model: &Path, files: &[std::path::PathBuf], numbers
 }
 
 /// "7 (99.1%), then 1 (0.5%), 9 (0.2%)"
-fn read_digit<N: Network>(m: &N, file: &Path) -> Result<String> {
-    let top = predict::top(&predict::probabilities(m, &predict::read_digit(file)?), 3);
+fn read_digit<N: Network>(m: &N, file: &Path, is_photo: bool) -> Result<String> {
+    let pixels = if is_photo { photo::read_digit(file)? } else { predict::read_digit(file)? };
+    let top = predict::top(&predict::probabilities(m, &pixels), 3);
     let rest: Vec<String> = top[1..].iter().map(|(d, p)| format!("{d} ({:.1}%)", p * 100.0)).collect();
     Ok(format!("{} ({:.1}%), then {}", top[0].0, top[0].1 * 100.0, rest.join(", ")))
 }
@@ -188,7 +189,7 @@ fn run<N: Network>(command: Command) -> Result<()> {
             println!("Wrote {} (input [batch, 1, 28, 28])", onnx.display());
             println!("Wrote {} (input [1, 28, 28, 1])", tflite.display());
         }
-        Command::Predict(p) => predict_files::<N>(&cli::model_path(&p.which, false), &p.files, p.number)?,
+        Command::Predict(p) => predict_files::<N>(&cli::model_path(&p.which, false), &p.files, p.number, p.photo)?,
         Command::Serve(s) => serve::serve(&N::load(&cli::model_path(&s.which, false))?, &s.options())?,
         Command::Page(p) => {
             let m = N::load(&cli::model_path(&p.which, false))?;
