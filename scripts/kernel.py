@@ -19,7 +19,7 @@ import json, os, pathlib, shutil, subprocess, sys, time
 
 root = pathlib.Path(__file__).resolve().parent.parent
 evcxr_dir = root / "target" / "evcxr"
-DEP = ':dep mnist-cnn = { path = ".." }\nuse mnist_cnn::model;'
+DEP = ':dep mnist-cnn = { path = "..", default-features = false }\nuse mnist_cnn::model;'
 
 
 def install(exe):
