@@ -348,3 +348,33 @@ fn the_digits_strokes_are_written_for_the_browser_test() {
     assert_eq!(back, all);
     assert!(all.iter().all(|d| !d.is_empty() && d.iter().all(|s| s.len() >= 2 && s.iter().all(|&(x, y)| (0.0..=1.0).contains(&x) && (0.0..=1.0).contains(&y)))));
 }
+
+#[test]
+fn a_photo_is_read_as_a_photo_with_its_own_advice_when_blank() {
+    let server = start();
+    // A digit on ruled paper with the light falling off to the right: `?photo` reads it as
+    // `photo::prepare` does.
+    let d = Drawing { size: (480, 360), place: (190.0, 90.0, 100.0, 170.0), pen: 6.0, ink: [30, 40, 120], paper: [240, 240, 235] };
+    let mut img = draw(7, &d);
+    for (x, y, p) in img.enumerate_pixels_mut() {
+        let ruled = y % 40 < 2;
+        let light = 1.0 - 0.4 * x as f32 / 480.0;
+        for c in 0..3 {
+            let v = if ruled && p.0[c] > 200 { [160.0, 190.0, 235.0][c] } else { p.0[c] as f32 };
+            p.0[c] = (v * light).round() as u8;
+        }
+    }
+    let png = encode(&img, Png);
+    let (status, body) = request(&server, "POST", "/predict?photo", &png);
+    assert_eq!(status, 200, "{body}");
+    let answer = json(&body);
+    let expected = mnist_cnn::photo::decode_digit(&png, "x").unwrap();
+    let pixels = answer["pixels"].as_array().unwrap();
+    assert!(pixels.iter().zip(&expected).all(|(a, &b)| a.as_u64() == Some(b as u64)), "the photo path's pixels");
+    assert_eq!(answer["digit"], 7, "{body}");
+    // Blank paper: 422, with what to do about it.
+    let blank = encode(&image::RgbImage::from_pixel(300, 200, image::Rgb([235, 235, 230])), Png);
+    let (status, body) = request(&server, "POST", "/predict?photo", &blank);
+    assert_eq!(status, 422, "{body}");
+    assert!(json(&body)["error"].as_str().unwrap().contains("no digit was found in this photo"), "{body}");
+}
