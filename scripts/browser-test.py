@@ -45,12 +45,17 @@ CHECK = ROOT / "target" / "export-check"
 DRAWN = [7, 0, 3]
 
 
-def strokes():
-    """Each digit's strokes, from the file the Rust tests write."""
-    path = CHECK / "strokes.json"
+def fixture(name):
+    """A JSON file the Rust tests write to target/export-check/."""
+    path = CHECK / name
     if not path.exists():
         sys.exit(f"{path} is missing: run `cargo test --release` first, which writes it")
     return json.loads(path.read_text())
+
+
+def strokes():
+    """Each digit's strokes (tests/serve.rs writes them)."""
+    return fixture("strokes.json")
 
 
 def draw(driver, pad, strokes):
@@ -219,9 +224,7 @@ def main():
         if differ:
             failures.append(f"the page's preparation differs from the server's on {differ}")
 
-        photos = json.loads((CHECK / "photos.json").read_text()) if (CHECK / "photos.json").exists() else None
-        if photos is None:
-            sys.exit(f"{CHECK / 'photos.json'} is missing: run `cargo test --release` first, which writes it")
+        photos = fixture("photos.json")  # tests/photo.rs writes them
         checked = driver.execute_async_script(PHOTO_CASES, photos)
         # The blank page's 422 ("no digit") is expected: the other console messages are kept.
         kept_log = [e for e in driver.get_log("browser") if not ("/predict?photo" in e.get("message", "") and "422" in e.get("message", ""))]

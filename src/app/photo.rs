@@ -137,20 +137,12 @@ fn erase_lines(dark: &mut [u8], w: usize, h: usize, columns: bool) {
     let shift = (MAX_SLOPE * along as i64).div_euclid(64) + 1;
     let bin = |a: usize, c: usize, k: i64| (c as i64 - (a as i64 * k).div_euclid(64) + shift) as usize;
     let bins = across + 2 * shift as usize + 1;
-    let count = |k: i64| {
-        let mut counts = vec![0usize; bins];
-        for a in 0..along {
-            for c in 0..across {
-                if dark[index(a, c)] >= DARK {
-                    counts[bin(a, c, k)] += 1;
-                }
-            }
-        }
-        counts
-    };
+    // The dark pixels, found once for the 15 slopes tried.
+    let dots: Vec<(usize, usize)> = (0..along).flat_map(|a| (0..across).map(move |c| (a, c))).filter(|&(a, c)| dark[index(a, c)] >= DARK).collect();
     let mut best = (0usize, 0i64, Vec::new());
     for k in -MAX_SLOPE..=MAX_SLOPE {
-        let counts = count(k);
+        let mut counts = vec![0usize; bins];
+        dots.iter().for_each(|&(a, c)| counts[bin(a, c, k)] += 1);
         let score = counts.iter().map(|&n| n * n).sum::<usize>();
         if score > best.0 {
             best = (score, k, counts);
