@@ -5,7 +5,8 @@ chromium-driver, driven by Selenium):
    each as the prediction; that its own reading (the network run in the page, nn.js) gives the
    server's pixels and probabilities (within 1e-4) for the same drawing; that Clear clears;
    photos of paper (tests/photo.rs) read by the page and by the server as by the library, and
-   the page's photo button;
+   the page's photo button; the look inside (every layer, saliency, fooling) as the library's
+   (tests/explain.rs), the panels, a click on a feature map's pixel, the Fool it button;
 2. the network in the page on 1,000 test digits: the library's probabilities within 1e-4 (the
    fixture `cargo test --test export` writes to target/export-check/);
 3. the page as a static folder (`mnist-cnn page`) from a plain web server with no /predict:
@@ -14,7 +15,8 @@ chromium-driver, driven by Selenium):
 4. the handouts (`scripts/handouts.sh`) opened from files, as from a USB stick: every page, link
    and image loads, with no error, and the draw-a-digit page reads a digit there too.
 
-Usage: browser-test.py [--screenshot PATH]
+Usage: browser-test.py [--screenshot PATH] (also writes PATH's name with -inside: the whole page, the
+look inside the network included)
 """
 import argparse
 import json
@@ -117,6 +119,24 @@ const [cases, done] = [arguments[0], arguments[arguments.length - 1]];
 })().catch(err => done([{ error: String(err), page: false, server: false }]));
 """
 
+# The page's own look inside the network, against the library's (tests/explain.rs writes
+# target/export-check/inside.json): every layer's output, the saliency of the answer, fooling.
+INSIDE_CASES = """
+const cases = arguments[0];
+return cases.map(c => {
+  const layers = MnistCnn.activations(net, c.pixels);
+  let layer = 0;
+  layers.forEach((l, i) => {
+    const want = c.layers[i].values, top = Math.max(1, ...want.map(Math.abs));
+    want.forEach((v, j) => { layer = Math.max(layer, Math.abs(v - l.output[j]) / top); });
+  });
+  const s = MnistCnn.saliency(net, c.pixels, c.predicted), top = Math.max(...c.saliency.map(Math.abs));
+  const saliency = Math.max(...s.map((v, i) => Math.abs(v - c.saliency[i]) / top));
+  const f = MnistCnn.fool(net, c.pixels, c.label, 0.01, 0.3);
+  return { layer, saliency, fooled: f && { predicted: f.predicted, steps: f.steps, change: f.change } };
+});
+"""
+
 # The page's preparation against the server's on varied pictures: canvases of 40 to 440 pixels,
 # light and dark, grey paper, thin and thick strokes, small ink (scaled up) and large.
 PREPARE_CASES = """
@@ -176,6 +196,68 @@ def draw_and_read(driver, digit):
     return shown(), lit
 
 
+def inside_checks(driver, failures, screenshot=None):
+    """The look inside the network: the page's numbers against the library's, then its panels:
+    one row per layer, a click on a pixel of a feature map explains it, Fool it fools."""
+    cases = fixture("inside.json")
+    got = driver.execute_script(INSIDE_CASES, cases)
+    for c, g in zip(cases, got):
+        want = c["fooled"]
+        same_fooling = (want is None) == (g["fooled"] is None) and (want is None or (
+            want["predicted"] == g["fooled"]["predicted"] and abs(want["steps"] - g["fooled"]["steps"]) <= 1))
+        print(f"browser: test digit {c['label']} inside the page's network: every layer within {g['layer']:.1e} of the "
+              f"library (of each layer's largest value), saliency within {g['saliency']:.1e}; fooled as the library "
+              f"({want and (want['predicted'], want['steps'])} vs {g['fooled'] and (g['fooled']['predicted'], g['fooled']['steps'])}): {same_fooling}")
+        if g["layer"] > 1e-4 or g["saliency"] > 1e-3 or not same_fooling:
+            failures.append(f"the page's look inside differs from the library's for a {c['label']}: {g} vs {want}")
+    # The panels, for the first digit: its rows, a click on a feature map's brightest pixel.
+    case = cases[0]
+    driver.execute_script("showReading(arguments[0]);", case["pixels"])
+    titles = driver.execute_script("return [...document.querySelectorAll('#layers h3')].map(h => h.textContent)")
+    if [t.split(" →")[0] for t in titles] != case["rows"]:
+        failures.append(f"the page's layers {titles} are not the network's {case['rows']}")
+    first = case["layers"][1] if case["layers"][1]["op"] == "ReLU" else case["layers"][0]
+    best = max(range(len(first["values"]) // first["shape"][0]), key=lambda i: first["values"][i])  # map 0's brightest pixel
+    y, x = click_map(driver, best, first["shape"])
+    said = driver.find_element(By.ID, "window").text
+    value = float(driver.find_element(By.CSS_SELECTOR, "#window [data-value]").get_attribute("textContent"))
+    pre = float(driver.find_element(By.CSS_SELECTOR, "#window [data-sum]").text)
+    want_pre = case["layers"][0]["values"][best]
+    print(f"browser: a click on map 0, row {y}, column {x}: the page shows {said.splitlines()[0]!r} ... sum {pre}, "
+          f"after ReLU {value} (the library: {want_pre:.3f}, {first['values'][best]:.3f})")
+    if abs(value - first["values"][best]) > 2e-3 or abs(pre - want_pre) > 2e-3 or f"row {y}, column {x}" not in said:
+        failures.append(f"the click on a feature map explains the wrong pixel or value: {said!r}")
+    driver.find_element(By.ID, "fool").click()
+    read = driver.find_element(By.ID, "fool-said").get_attribute("data-read")
+    print(f"browser: Fool it: {driver.find_element(By.ID, 'fool-said').text}")
+    if case["fooled"] and read != str(case["fooled"]["predicted"]):
+        failures.append(f"Fool it: the page reads {read}, the library {case['fooled']}")
+    if screenshot:
+        # The whole page for a drawn 7, the panels inside the network included.
+        draw_and_read(driver, 7)
+        shape = driver.execute_script("return current.steps[1].shape")
+        values = driver.execute_script("return Array.from(current.steps[1].output)")
+        click_map(driver, max(range(shape[1] * shape[2]), key=lambda i: values[i]), shape)
+        driver.find_element(By.ID, "fool").click()
+        driver.set_window_size(1100, driver.execute_script("return document.body.scrollHeight") + 140)
+        driver.execute_script("window.scrollTo(0, 0);")
+        driver.save_screenshot(str(screenshot))
+        driver.set_window_size(1100, 800)
+    driver.execute_script("window.scrollTo(0, 0);")
+
+
+def click_map(driver, at, shape):
+    """Clicks pixel `at` (row * width + column) of the first layer's map 0; returns (row, column)."""
+    _, h, w = shape
+    y, x = divmod(at, w)
+    canvas = driver.find_elements(By.CSS_SELECTOR, "#layers .layer")[0].find_elements(By.CSS_SELECTOR, ".map canvas:not(.filter)")[0]
+    size = {k: v - 2 for k, v in canvas.size.items()}  # inside its 1-pixel border
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", canvas)
+    ActionChains(driver).move_to_element_with_offset(canvas, int((x + 0.5) * size["width"] / w - size["width"] / 2),
+                                                     int((y + 0.5) * size["height"] / h - size["height"] / 2)).click().perform()
+    return y, x
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -213,6 +295,8 @@ def main():
             if digit == 7 and args.screenshot:
                 args.screenshot.parent.mkdir(parents=True, exist_ok=True)
                 driver.save_screenshot(str(args.screenshot))
+
+        inside_checks(driver, failures, args.screenshot and args.screenshot.with_name(args.screenshot.stem + "-inside.png"))
 
         driver.set_script_timeout(120)
         started = time.time()

@@ -8,6 +8,7 @@
 //! [`data`] loads the bundled digits -> [`layers`] are the building blocks -> [`model`] stacks
 //! them into networks -> [`train`] fits one and keeps its [`History`](train::History) ->
 //! [`export`] writes it for other runtimes, [`app`] reads digits with it (files, a web page),
+//! [`explain`] looks at what it does with a digit (saliency, adversarial nudges),
 //! [`report`] draws the pictures -> [`teach`] is the notebooks' glue and exercises.
 //! [`cpu`] (threads, instruction sets), [`error`] and [`encode`] (PNG, base64) serve them all.
 //!
@@ -26,6 +27,7 @@ pub mod cpu;
 pub mod data;
 pub mod encode;
 pub mod error;
+pub mod explain;
 pub mod export;
 mod fsutil;
 pub mod layers;

@@ -63,6 +63,12 @@ pub trait Network: TensorCollection<f32, Cpu, To<f32, Cpu> = Self> + Clone + Siz
     /// Each layer, in order, with its weights, output shape and parameter count.
     fn nodes(&self) -> Vec<Node>;
 
+    /// The gradient of `objective` (one number made from the batch's scores: a class's score,
+    /// the loss) with respect to every input value, `[batch, 1, 28, 28]` flattened: how much the
+    /// objective grows as each pixel (on the 0..1 scale) grows. Inference (dropout off). What
+    /// saliency maps and adversarial nudges are made of ([`crate::explain`]).
+    fn input_gradient(&self, images: Input<NoneTape>, objective: impl FnOnce(Output<OwnedTape<f32, Cpu>>) -> Tensor<Rank0, f32, Cpu, OwnedTape<f32, Cpu>>) -> Vec<f32>;
+
     /// Scores (logits) for a batch: inference, so dropout (if any) is off.
     fn forward<T: Tape<f32, Cpu>>(&self, x: Input<T>) -> Output<T> {
         self.forward_with(x, &mut Ctx::inference())
@@ -114,6 +120,13 @@ where
 
     fn forward_with<T: Tape<f32, Cpu>>(&self, x: Input<T>, ctx: &mut Ctx) -> Output<T> {
         self.layers.flow(Ready::input(x), ctx).ready().tensor
+    }
+
+    fn input_gradient(&self, images: Input<NoneTape>, objective: impl FnOnce(Output<OwnedTape<f32, Cpu>>) -> Tensor<Rank0, f32, Cpu, OwnedTape<f32, Cpu>>) -> Vec<f32> {
+        // Not `Ready::input`: the first layer must pass the gradient on to the pixels.
+        let traced = images.clone().traced(Gradients::leaky());
+        let scores = self.layers.flow(Ready::new(traced), &mut Ctx::inference()).ready().tensor;
+        objective(scores).backward().get(&images).as_vec()
     }
 
     fn take_running(&mut self, running: Vec<(Vec<f32>, Vec<f32>)>) {

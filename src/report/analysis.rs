@@ -150,3 +150,36 @@ pub fn strongest_window(pixels: &[u8], filter: [[f32; 3]; 3]) -> (usize, usize) 
     let best = (0..response.len()).max_by(|&a, &b| response[a].total_cmp(&response[b])).unwrap_or(0);
     (best / 26, best % 26)
 }
+
+// What the network looks at, and how it is fooled (src/explain), for the pictures.
+
+/// Test digit `index` of `split` with the network's reading and its saliency: the map of its
+/// answer, and for a mistake also the map of the true digit.
+pub fn looked<N: Network>(model: &N, split: &Split, index: usize, probabilities: &[f32; CLASSES]) -> crate::report::plots::Looked {
+    use crate::explain::saliency::saliency;
+    let (pixels, label) = (split.image(index), split.labels[index] as usize);
+    let predicted = argmax(probabilities);
+    let mut maps = vec![(predicted, saliency(model, pixels, predicted))];
+    if predicted != label {
+        maps.push((label, saliency(model, pixels, label)));
+    }
+    crate::report::plots::Looked { pixels: pixels.to_vec(), label, predicted, probability: probabilities[predicted], maps }
+}
+
+/// The first `count` digits of `split` (from `start`) that the network reads right and that
+/// steps of `step` (up to `most` per pixel) make it misread: each with its label, the
+/// probability it gave the label, and the fooled digit.
+pub fn fooled<N: Network>(model: &N, split: &Split, start: usize, count: usize, (step, most): (f32, f32)) -> Vec<(Vec<u8>, usize, f32, crate::explain::adversarial::Fooled)> {
+    (start..split.len())
+        .filter_map(|i| {
+            let (pixels, label) = (split.image(i), split.labels[i] as usize);
+            let p = crate::app::predict::probabilities(model, pixels)[label];
+            crate::explain::adversarial::fool(model, pixels, label, step, most).map(|f| (pixels.to_vec(), label, p, f))
+        })
+        .take(count)
+        .collect()
+}
+
+/// The step and the largest change the reports and the page fool the network with: steps of
+/// 1% of the pixel range, at most 30%.
+pub const FOOLING: (f32, f32) = (0.01, 0.3);

@@ -57,8 +57,34 @@ pub fn write_run_reports<N: Network>(dir: &Path, history: &History, model: &N, d
         ("predictions.png", plots::predictions(&data.test, &all, 2, 10)),
         ("confusion.png", plots::confusion_matrix(&ConfusionMatrix::new(&data.test, &all), &data.test.classes)),
         ("misclassified.png", plots::misclassified_gallery(&data.test, &analysis::misclassified(&data.test, &all), 3, 10)),
+        ("saliency.png", saliency_picture(model, data, &all)),
+        ("adversarial.png", plots::adversarial(&analysis::fooled(model, &data.test, 0, 4, analysis::FOOLING))),
     ];
     write_all(dir, pictures)
+}
+
+/// What the network looks at on the first five test digits it reads right and on its four most
+/// confident mistakes.
+fn saliency_picture<N: Network>(model: &N, data: &TrainTest, all: &[[f32; crate::data::CLASSES]]) -> plots::Picture {
+    let right: Vec<usize> = (0..all.len()).filter(|&i| crate::model::argmax(&all[i]) == data.test.labels[i] as usize).take(5).collect();
+    let wrong: Vec<usize> = analysis::misclassified(&data.test, all).iter().take(4).map(|m| m.index).collect();
+    let looked = |is: &[usize]| is.iter().map(|&i| analysis::looked(model, &data.test, i, &all[i])).collect::<Vec<_>>();
+    plots::saliency(&looked(&right), &looked(&wrong))
+}
+
+/// Writes `robustness.png` (accuracy against the size of a fast-gradient-sign nudge, one line
+/// per network) and its figures as `robustness.csv` (`network,epsilon,accuracy`) into `dir`.
+pub fn write_robustness(dir: &Path, curves: &[(&str, &crate::explain::adversarial::Robustness)]) -> Result<Vec<PathBuf>> {
+    let mut csv = String::from("network,epsilon,accuracy\n");
+    for (name, curve) in curves {
+        for (epsilon, accuracy) in &curve.points {
+            csv.push_str(&format!("{name},{epsilon},{accuracy}\n"));
+        }
+    }
+    let (png, table) = (dir.join("robustness.png"), dir.join("robustness.csv"));
+    write_atomic(&png, &plots::robustness_chart(curves).png())?;
+    write_atomic(&table, csv.as_bytes())?;
+    Ok(vec![png, table])
 }
 
 /// Writes the chart of validation accuracy per epoch of several runs to `path`.

@@ -5,7 +5,10 @@
 //  - `preparePhoto`: the library's reading of a photo of paper (src/app/photo.rs), in whole
 //    numbers as there, then the same steps 4 and 5;
 //  - `load` and `probabilities`: a network exported by `mnist-cnn export` as its `.web` file
-//    (layers as JSON, weights as float32; src/export/web.rs), run layer by layer.
+//    (layers as JSON, weights as float32; src/export/web.rs), run layer by layer; `activations`:
+//    every layer's output on the way;
+//  - `saliency` and `fool`: the network run backwards to the pixels (src/explain): what it looks
+//    at, and the smallest nudge that makes it misread the digit.
 "use strict";
 const MnistCnn = (() => {
   const f = Math.fround;
@@ -349,18 +352,135 @@ const MnistCnn = (() => {
     }
   }
 
-  // The network's ten probabilities (the softmax of its scores) for a 28x28 digit of 0-255 pixels.
-  function probabilities(net, pixels) {
-    let x = Float32Array.from(pixels, p => p / 255), shape = net.input;
-    for (const l of net.layers) {
-      x = apply(l, x, shape);
-      shape = l.shape.length === 3 ? l.shape : [l.shape[0], 1, 1];
-    }
+  const shapeOf = l => (l.shape.length === 3 ? l.shape : [l.shape[0], 1, 1]);
+  const softmax = x => {
     const top = Math.max(...x);
     const e = Array.from(x, v => Math.exp(v - top));
     const sum = e.reduce((a, b) => a + b, 0);
     return e.map(v => v / sum);
+  };
+
+  // Every layer's output for a 28x28 digit of 0-255 pixels, or of 0..1 values (`scaled`):
+  // [{ layer, shape, input, output }], in the network's order (Network::activations).
+  function activations(net, pixels, scaled = false) {
+    let x = Float32Array.from(pixels, p => (scaled ? p : p / 255)), shape = net.input;
+    const out = [];
+    for (const l of net.layers) {
+      const y = apply(l, x, shape);
+      out.push({ layer: l, shape: shapeOf(l), inShape: shape, input: x, output: y });
+      x = y;
+      shape = shapeOf(l);
+    }
+    return out;
   }
 
-  return { prepare, preparePhoto, load, loadScript, parse, probabilities };
+  // The network's ten probabilities (the softmax of its scores) for a 28x28 digit of 0-255 pixels.
+  function probabilities(net, pixels, scaled = false) {
+    const all = activations(net, pixels, scaled);
+    return softmax(all[all.length - 1].output);
+  }
+
+  // One layer backwards: the gradient of its input from the gradient `gy` of its output.
+  function back(step, gy) {
+    const { layer: l, inShape: [c, h, w], input: x, output: y } = step;
+    const [oc, oh, ow] = step.shape;
+    const gx = new Float32Array(x.length);
+    switch (l.op) {
+      case "Conv2D": {
+        const [pt, pl] = l.pads, k = l.k;
+        for (let o = 0; o < oc; o++) for (let r = 0; r < oh; r++) for (let q = 0; q < ow; q++) {
+          const g = gy[(o * oh + r) * ow + q];
+          if (g === 0) continue;
+          for (let i = 0; i < c; i++) for (let ky = 0; ky < k; ky++) {
+            const yy = r * l.stride + ky - pt;
+            if (yy < 0 || yy >= h) continue;
+            for (let kx = 0; kx < k; kx++) {
+              const xx = q * l.stride + kx - pl;
+              if (xx >= 0 && xx < w) gx[(i * h + yy) * w + xx] += l.weight[((o * c + i) * k + ky) * k + kx] * g;
+            }
+          }
+        }
+        return gx;
+      }
+      case "MaxPool2D": case "AvgPool2D": {
+        const k = l.k, max = l.op === "MaxPool2D";
+        for (let p = 0; p < oc; p++) for (let r = 0; r < oh; r++) for (let q = 0; q < ow; q++) {
+          const g = gy[(p * oh + r) * ow + q];
+          let best = -1;
+          for (let ky = 0; ky < k; ky++) for (let kx = 0; kx < k; kx++) {
+            const at = (p * h + r * l.stride + ky) * w + q * l.stride + kx;
+            if (!max) gx[at] += g / (k * k);
+            else if (best < 0 || x[at] > x[best]) best = at; // the first of equal maxima, as the library
+          }
+          if (max) gx[best] += g;
+        }
+        return gx;
+      }
+      case "Dense": {
+        for (let o = 0; o < l.out; o++) {
+          const g = gy[o], row = o * l.inp;
+          if (g !== 0) for (let i = 0; i < l.inp; i++) gx[i] += l.weight[row + i] * g;
+        }
+        return gx;
+      }
+      case "BatchNorm2D": {
+        const plane = h * w;
+        for (let i = 0; i < x.length; i++) {
+          const ch = Math.floor(i / plane);
+          gx[i] = gy[i] * l.scale[ch] / Math.sqrt(l.var[ch] + l.epsilon);
+        }
+        return gx;
+      }
+      case "ReLU": return gy.map((g, i) => (x[i] > 0 ? g : 0));
+      case "Sigmoid": return gy.map((g, i) => g * y[i] * (1 - y[i]));
+      case "Tanh": return gy.map((g, i) => g * (1 - y[i] * y[i]));
+      case "Flatten": case "Dropout": return Float32Array.from(gy);
+      default: throw new Error(`this page cannot run a ${l.op} layer backwards`);
+    }
+  }
+
+  // The gradient with respect to the 784 inputs (0..1 scale) of sum(seed[d] * score[d]), where
+  // `seed` is a function of the forward pass (Network::input_gradient).
+  function inputGradient(net, image, seedOf) {
+    const steps = activations(net, image, true);
+    let g = Float32Array.from(seedOf(steps[steps.length - 1].output));
+    for (let i = steps.length - 1; i >= 0; i--) g = back(steps[i], g);
+    return g;
+  }
+
+  // What the network looks at (src/explain/saliency.rs): gradient x input of the score of `cls`.
+  function saliency(net, pixels, cls) {
+    const image = Float32Array.from(pixels, p => p / 255);
+    const g = inputGradient(net, image, () => Array.from({ length: 10 }, (_, d) => (d === cls ? 1 : 0)));
+    return g.map((v, i) => v * image[i]);
+  }
+
+  // Fooling it (src/explain/adversarial.rs, `fool`): steps of `step` along the sign of the loss's
+  // gradient, every pixel within `most` of where it was and within 0..1, until the network reads
+  // another digit than `label`; null if it still reads `label` after most / step steps, or did
+  // not read `label` to begin with.
+  function fool(net, pixels, label, step, most) {
+    const original = Float32Array.from(pixels, p => p / 255);
+    const argmax = p => p.indexOf(Math.max(...p));
+    if (argmax(probabilities(net, original, true)) !== label) return null;
+    let image = Float32Array.from(original);
+    const steps = Math.max(1, Math.round(most / step));
+    for (let n = 1; n <= steps; n++) {
+      // The loss's gradient with respect to the scores: softmax minus the one-hot label.
+      const g = inputGradient(net, image, scores => softmax(scores).map((p, d) => p - (d === label ? 1 : 0)));
+      image = image.map((v, i) => {
+        const moved = v + step * Math.sign(g[i]);
+        return clamp(clamp(moved, original[i] - most, original[i] + most), 0, 1);
+      });
+      const p = probabilities(net, image, true), read = argmax(p);
+      if (read !== label) {
+        let change = 0;
+        image.forEach((v, i) => { change = Math.max(change, Math.abs(v - original[i])); });
+        return { image, predicted: read, probabilities: p, steps: n, change };
+      }
+    }
+    return null;
+  }
+
+  return { prepare, preparePhoto, load, loadScript, parse, probabilities, activations, saliency, fool };
 })();

@@ -74,18 +74,27 @@ fn train_and_save<N: Network>(which: &Which, fit: &FitArgs, sets: &data::TrainTe
 }
 
 /// Draws the reports of a saved run: the lesson's look inside the network too; the better
-/// one's show its results; and the comparison chart when both networks have a history.
-fn write_reports<N: Network>(network: NetworkName, sets: &data::TrainTest, model: &Path, history: &Path, reports: &Path, comparison: Option<&(std::path::PathBuf, std::path::PathBuf, std::path::PathBuf)>) -> Result<()> {
+/// one's show its results; and the comparison charts when both networks have a history (their
+/// accuracy per epoch) and a model (their robustness to adversarial nudges).
+fn write_reports<N: Network>(network: NetworkName, sets: &data::TrainTest, model: &Path, history: &Path, reports: &Path, comparison: Option<&Paths>) -> Result<()> {
     let h = History::load_csv(history)?;
     let m = N::load(model)?;
     let mut written = match network {
         NetworkName::Lesson => report::write_reports(reports, &h, &m, sets)?,
         NetworkName::Better => report::write_run_reports(reports, &h, &m, sets)?,
     };
-    if let Some((lesson, better, chart)) = comparison {
+    if let Some(paths) = comparison {
+        let (lesson, better, chart) = &paths.comparison;
         if lesson.exists() && better.exists() {
             let (lesson, better) = (History::load_csv(lesson)?, History::load_csv(better)?);
             written.push(report::write_comparison(chart, &[("lesson", &lesson), ("better", &better)])?);
+        }
+        let (lesson, better, dir) = &paths.robustness;
+        if lesson.exists() && better.exists() {
+            use mnist_cnn::explain::adversarial::{robustness, EPSILONS};
+            let lesson = robustness(&model::Model::load(lesson)?, &sets.test, &EPSILONS);
+            let better = robustness(&mnist_cnn::better::BetterModel::load(better)?, &sets.test, &EPSILONS);
+            written.extend(report::write_robustness(dir, &[("lesson", &lesson), ("better", &better)])?);
         }
     }
     for p in written {
@@ -148,7 +157,7 @@ fn run<N: Network>(command: Command) -> Result<()> {
             let paths = Paths::new(a.which.dataset, a.which.network, quick);
             let model = cli::model_path(&a.which, quick);
             let (history, reports) = (a.output.history.clone().unwrap_or_else(|| paths.history.clone()), a.output.reports.clone().unwrap_or_else(|| paths.reports.clone()));
-            let comparison = (a.output.history.is_none() && a.output.reports.is_none()).then_some(&paths.comparison);
+            let comparison = (a.output.history.is_none() && a.output.reports.is_none()).then_some(&paths);
             let sets = load_data(&a.which, &a.data, a.data.limit(a.fit.dry_run))?;
             println!("{}\n", N::build(&model::device(a.fit.seed)).summary());
             train_and_save::<N>(&a.which, &a.fit, &sets, &model, &history, &paths)?;
@@ -173,7 +182,7 @@ fn run<N: Network>(command: Command) -> Result<()> {
             let quick = r.data.limit.is_some();
             let paths = Paths::new(r.which.dataset, r.which.network, quick);
             let (history, reports) = (r.output.history.clone().unwrap_or_else(|| paths.history.clone()), r.output.reports.clone().unwrap_or_else(|| paths.reports.clone()));
-            let comparison = (r.output.history.is_none() && r.output.reports.is_none()).then_some(&paths.comparison);
+            let comparison = (r.output.history.is_none() && r.output.reports.is_none()).then_some(&paths);
             let sets = load_data(&r.which, &r.data, r.data.limit)?;
             write_reports::<N>(r.which.network, &sets, &cli::model_path(&r.which, quick), &history, &reports, comparison)?;
         }

@@ -13,6 +13,9 @@ pub struct Paths {
     pub checkpoints: PathBuf,
     /// The lesson's and the better network's histories, and the chart that compares them.
     pub comparison: (PathBuf, PathBuf, PathBuf),
+    /// The lesson's and the better network's model files, and the folder of the robustness
+    /// chart that compares them.
+    pub robustness: (PathBuf, PathBuf, PathBuf),
 }
 
 impl Paths {
@@ -28,16 +31,19 @@ impl Paths {
             NetworkName::Lesson => dataset_dir.clone(),
             NetworkName::Better => dataset_dir.join("better"),
         };
-        let model = match (dataset, network) {
-            (DatasetName::Mnist, NetworkName::Lesson) => "lesson",
-            (DatasetName::Mnist, NetworkName::Better) => "better",
-            (DatasetName::Fashion, NetworkName::Lesson) => "fashion",
-            (DatasetName::Fashion, NetworkName::Better) => "fashion-better",
-        };
         let reports = root.join("reports").join(&run_dir);
+        let model_of = |network| -> PathBuf {
+            let name = match (dataset, network) {
+                (DatasetName::Mnist, NetworkName::Lesson) => "lesson",
+                (DatasetName::Mnist, NetworkName::Better) => "better",
+                (DatasetName::Fashion, NetworkName::Lesson) => "fashion",
+                (DatasetName::Fashion, NetworkName::Better) => "fashion-better",
+            };
+            root.join("models").join(format!("{name}.safetensors"))
+        };
         let all_reports = root.join("reports").join(&dataset_dir);
         Paths {
-            model: root.join("models").join(format!("{model}.safetensors")),
+            model: model_of(network),
             history: reports.join("history.csv"),
             reports,
             checkpoints: root.join("checkpoints").join(&run_dir),
@@ -46,6 +52,7 @@ impl Paths {
                 all_reports.join("better").join("history.csv"),
                 all_reports.join("comparison.png"),
             ),
+            robustness: (model_of(NetworkName::Lesson), model_of(NetworkName::Better), all_reports.clone()),
         }
     }
 }
@@ -82,6 +89,7 @@ mod tests {
         assert_eq!(fashion.model, Path::new("models/fashion-better.safetensors"));
         assert_eq!(fashion.reports, Path::new("reports/fashion/better"));
         assert_eq!(fashion.comparison.1, Path::new("reports/fashion/better/history.csv"));
+        assert_eq!(fashion.robustness, ("models/fashion.safetensors".into(), "models/fashion-better.safetensors".into(), "reports/fashion".into()));
         let quick = p(DatasetName::Fashion, NetworkName::Lesson, true);
         assert_eq!(quick.model, Path::new("target/quick/models/fashion.safetensors"));
         assert_eq!(quick.checkpoints, Path::new("target/quick/checkpoints/fashion"));

@@ -1,0 +1,133 @@
+//! What the network looks at (saliency) and how it is fooled (adversarial nudges).
+use super::*;
+use crate::explain::adversarial::{Fooled, Robustness};
+
+/// A digit and what the network made of it, for [`saliency`]: its pixels, its true label, the
+/// network's answer with its probability, and the gradient x input map of each class shown.
+#[derive(Debug, Clone)]
+pub struct Looked {
+    pub pixels: Vec<u8>,
+    pub label: usize,
+    pub predicted: usize,
+    pub probability: f32,
+    /// `(class, map)`: one map for a digit read right (its answer), two for a mistake (the
+    /// answer, then the true label).
+    pub maps: Vec<(usize, Vec<f32>)>,
+}
+
+const CELL: i32 = 3;
+const SIDE_PX: i32 = SIDE as i32 * CELL;
+
+/// Saliency maps: each digit beside its gradient x input maps, red where the ink speaks for the
+/// class named above the map, blue where it speaks against it. Each digit's maps share one
+/// scale, its largest value; the picture says so.
+pub fn saliency(right: &[Looked], wrong: &[Looked]) -> Picture {
+    let tile = |l: &Looked| (1 + l.maps.len() as i32) * (SIDE_PX + 8) + 24;
+    let row_w = |ls: &[Looked]| ls.iter().map(tile).sum::<i32>();
+    let w = row_w(right).max(row_w(wrong)) + 20;
+    let row_h = SIDE_PX + 60;
+    let h = 100 + 2 * row_h;
+    canvas(w as u32, h as u32, |root| {
+        root.draw(&Text::new("What the network looks at: gradient x input of a class's score", (w / 2, 22), centered(20))).map_err(err)?;
+        root.draw(&Text::new("red: ink that speaks for the class named above the map; blue: ink that speaks against it; white: no effect (or no ink)", (w / 2, 48), centered(14))).map_err(err)?;
+        root.draw(&Text::new("each digit's maps share one scale: their largest value", (w / 2, 68), centered(14))).map_err(err)?;
+        for (r, (title, looked)) in [("read right", right), ("read wrong: the map of its answer, then of the true digit", wrong)].into_iter().enumerate() {
+            let y = 100 + r as i32 * row_h;
+            root.draw(&Text::new(title, (12, y), font(15).pos(Pos::new(HPos::Left, VPos::Center)))).map_err(err)?;
+            let mut x = 12;
+            for l in looked {
+                let top = y + 32;
+                draw_digit(root, (x, top), &l.pixels, CELL)?;
+                let color = if l.predicted == l.label { BLACK } else { RGBColor(200, 0, 0) };
+                let text = format!("{} -> {} ({:.0}%)", l.label, l.predicted, l.probability * 100.0);
+                root.draw(&Text::new(text, (x + SIDE_PX / 2, top - 12), centered(13).color(&color))).map_err(err)?;
+                let scale = l.maps.iter().flat_map(|(_, m)| m.iter()).fold(0.0f32, |m, v| m.max(v.abs()));
+                for (k, (class, map)) in l.maps.iter().enumerate() {
+                    let mx = x + (k as i32 + 1) * (SIDE_PX + 8);
+                    draw_cells(root, (mx, top), SIDE, SIDE, CELL, |i| diverging(map[i], scale))?;
+                    root.draw(&Rectangle::new([(mx, top), (mx + SIDE_PX, top + SIDE_PX)], RGBColor(170, 170, 170))).map_err(err)?;
+                    root.draw(&Text::new(format!("for {class}"), (mx + SIDE_PX / 2, top - 12), centered(13))).map_err(err)?;
+                }
+                x += tile(l);
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Digits the network was fooled on: each original with the network's reading, the nudge that
+/// was added (red: pixels made brighter, blue: darker), and the nudged digit with its new reading.
+pub fn adversarial(cases: &[(Vec<u8>, usize, f32, Fooled)]) -> Picture {
+    let cell = 4;
+    let side = SIDE as i32 * cell;
+    let tile_h = side + 64;
+    let gap = 140;
+    let (w, h) = (3 * side + 2 * gap + 120, 100 + cases.len() as i32 * tile_h);
+    canvas(w as u32, h as u32, |root| {
+        root.draw(&Text::new("Fooling the network: small steps against the right answer", (w / 2, 22), centered(20))).map_err(err)?;
+        root.draw(&Text::new("each step moves every pixel by 1% of the range, up or down, where the gradient says (fast gradient sign)", (w / 2, 48), centered(13))).map_err(err)?;
+        root.draw(&Text::new("the nudge: red where a pixel was made brighter, blue darker, full colour at the largest change", (w / 2, 66), centered(13))).map_err(err)?;
+        for (r, (pixels, label, probability, fooled)) in cases.iter().enumerate() {
+            let y = 110 + r as i32 * tile_h;
+            let x = |c: i32| 60 + c * (side + gap);
+            draw_digit(root, (x(0), y), pixels, cell)?;
+            root.draw(&Text::new(format!("read as {label} ({:.0}%)", probability * 100.0), (x(0) + side / 2, y - 12), centered(14))).map_err(err)?;
+            let diff = fooled.difference(pixels);
+            draw_cells(root, (x(1), y), SIDE, SIDE, cell, |i| diverging(diff[i], fooled.change))?;
+            root.draw(&Rectangle::new([(x(1), y), (x(1) + side, y + side)], RGBColor(170, 170, 170))).map_err(err)?;
+            let levels = (fooled.change * 255.0).round() as u32;
+            root.draw(&Text::new(format!("nudge: {} steps, at most {levels} of 255 levels", fooled.steps), (x(1) + side / 2, y - 12), centered(14))).map_err(err)?;
+            root.draw(&Text::new("+", (x(1) - gap / 2, y + side / 2), centered(30))).map_err(err)?;
+            root.draw(&Text::new("=", (x(2) - gap / 2, y + side / 2), centered(30))).map_err(err)?;
+            let nudged: Vec<u8> = fooled.image.iter().map(|v| (v * 255.0).round() as u8).collect();
+            draw_digit(root, (x(2), y), &nudged, cell)?;
+            let text = format!("read as {} ({:.0}%)", fooled.predicted, fooled.probabilities[fooled.predicted] * 100.0);
+            root.draw(&Text::new(text, (x(2) + side / 2, y - 12), centered(14).color(&RGBColor(200, 0, 0)))).map_err(err)?;
+        }
+        Ok(())
+    })
+}
+
+/// Accuracy against the size of a fast-gradient-sign nudge, one line per network.
+pub fn robustness_chart(curves: &[(&str, &Robustness)]) -> Picture {
+    let colors = [BLUE, GREEN_DARK, ORANGE, RED];
+    canvas(800, 500, |root| {
+        let most = curves.iter().flat_map(|(_, c)| c.points.iter().map(|p| p.0)).fold(0.0f32, f32::max).max(0.01) as f64;
+        let images = curves.first().map_or(0, |(_, c)| c.images);
+        let mut chart = ChartBuilder::on(root)
+            .caption(format!("Accuracy on {} test images nudged by the fast gradient sign method", crate::layers::thousands(images)), font(20))
+            .margin(20)
+            .x_label_area_size(50)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0.0..most * 1.02, 0.0..1.02)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("epsilon: how far each pixel is moved (0..1; 0.1 is about 26 of 255 levels)")
+            .y_desc("accuracy")
+            .x_label_formatter(&|x| format!("{x:.2}"))
+            .y_label_formatter(&|y: &f64| format!("{:.0}%", *y * 100.0))
+            .label_style(font(14))
+            .axis_desc_style(font(16))
+            .draw()
+            .map_err(err)?;
+        for ((name, curve), &color) in curves.iter().zip(colors.iter().cycle()) {
+            let points: Vec<(f64, f64)> = curve.points.iter().map(|&(e, a)| (e as f64, a)).collect();
+            chart
+                .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(3)))
+                .map_err(err)?
+                .label(*name)
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(3)));
+            chart.draw_series(points.iter().map(|&p| Circle::new(p, 4, color.filled()))).map_err(err)?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .label_font(font(16))
+            .draw()
+            .map_err(err)?;
+        Ok(())
+    })
+}

@@ -1,0 +1,148 @@
+//! Looking inside a trained network (src/explain): the gradient with respect to the pixels is
+//! the true one (finite differences), saliency lies on the ink, fooling changes the answer by a
+//! small, bounded change, and robustness falls as the nudge grows. Writes
+//! target/export-check/inside.json: one test digit's every layer, saliency and fooling, for the
+//! page's own copy of these (scripts/browser-test.py).
+mod common;
+
+use common::lesson_model;
+use mnist_cnn::explain::{adversarial, probabilities_of, saliency};
+use mnist_cnn::model::{argmax, Network};
+use mnist_cnn::{data, Result};
+
+fn scores(model: &impl Network, image: &[f32]) -> Vec<f32> {
+    let dev = model.device();
+    let x: mnist_cnn::data::Images = dev.tensor_from_vec(image.to_vec(), (1, Default::default(), Default::default(), Default::default()));
+    use mnist_cnn::dfdx::prelude::*;
+    model.forward(x).as_vec()
+}
+
+#[test]
+fn the_gradient_is_the_scores_rate_of_change_pixel_by_pixel() -> Result<()> {
+    let test = data::load(&data::default_dir())?.test;
+    let better = mnist_cnn::better::BetterModel::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/better.safetensors"))?;
+    gradient_checks(&lesson_model(), &test, "lesson");
+    gradient_checks(&better, &test, "better");
+    Ok(())
+}
+
+fn gradient_checks(model: &impl Network, test: &data::Split, name: &str) {
+    let model = model.clone();
+    for i in [0, 1, 2] {
+        let pixels = test.image(i);
+        let class = test.labels[i] as usize;
+        let gradient = saliency::gradient(&model, pixels, class);
+        assert_eq!(gradient.len(), 784);
+        let image: Vec<f32> = pixels.iter().map(|&p| data::normalise(p)).collect();
+        // Each pixel of ink moved a little both ways. Where the two one-sided slopes differ the
+        // score has a kink there (a ReLU at 0, a tie in a pooling window: the gradient takes one
+        // side, as PyTorch's does); everywhere else it must be the slope. (Off the ink the first
+        // layer's outputs are all its bias, so pooling windows tie and the score has kinks at
+        // nearly every pixel.)
+        let h = 1e-3;
+        let (mut smooth, ink) = (0, pixels.iter().filter(|&&p| p > 0).count());
+        for p in (0..784).filter(|&p| pixels[p] > 0) {
+            let (mut up, mut down) = (image.clone(), image.clone());
+            up[p] += h;
+            down[p] -= h;
+            let at = scores(&model, &image)[class];
+            let (right, left) = ((scores(&model, &up)[class] - at) / h, (at - scores(&model, &down)[class]) / h);
+            let g = gradient[p];
+            if (right - left).abs() > 0.005 + 0.02 * right.abs() {
+                continue;
+            }
+            smooth += 1;
+            assert!((right - g).abs() <= 0.03 * g.abs() + 0.01, "digit {i}, pixel {p}: gradient {g}, slope {right}");
+        }
+        println!("{name}, digit {i}: {smooth} of its {ink} pixels of ink away from a kink, each the slope");
+        assert!(smooth * 10 >= ink * 8, "digit {i}: only {smooth} of {ink} pixels of ink away from a kink");
+        // Gradient x input is zero off the ink.
+        let map = saliency::saliency(&model, pixels, class);
+        assert!(map.iter().zip(pixels).all(|(&m, &p)| p > 0 || m == 0.0));
+        assert!(map.iter().any(|&m| m != 0.0));
+    }
+}
+
+#[test]
+fn a_few_small_steps_fool_the_network_and_stay_small() -> Result<()> {
+    let (model, test) = (lesson_model(), data::load(&data::default_dir())?.test);
+    let (step, most) = (0.01, 0.3);
+    let (mut fooled, mut tried, mut largest) = (0, 0, 0.0f32);
+    for i in 0..100 {
+        let (pixels, label) = (test.image(i), test.labels[i] as usize);
+        let read = argmax(&probabilities_of(&model, &pixels.iter().map(|&p| data::normalise(p)).collect::<Vec<_>>())[0]);
+        let result = adversarial::fool(&model, pixels, label, step, most);
+        if read != label {
+            assert!(result.is_none(), "a misread digit needs no fooling");
+            continue;
+        }
+        tried += 1;
+        let Some(f) = result else { continue };
+        fooled += 1;
+        // The network really reads the nudged image as another digit.
+        let again = probabilities_of(&model, &f.image)[0];
+        assert_eq!(argmax(&again), f.predicted);
+        assert_ne!(f.predicted, label);
+        // Bounded: each pixel within `steps * step` (and `most`) of where it was, and within 0..1.
+        let diff = f.difference(pixels);
+        let change = diff.iter().fold(0.0f32, |m, d| m.max(d.abs()));
+        assert!((change - f.change).abs() < 1e-6 && change <= f.steps as f32 * step + 1e-5 && change <= most + 1e-6);
+        assert!(f.image.iter().all(|v| (0.0..=1.0).contains(v)));
+        largest = largest.max(f.change);
+    }
+    println!("fooled {fooled} of {tried} test digits, largest change {largest}");
+    assert!(fooled * 100 >= tried * 95, "fooled {fooled} of {tried}");
+    Ok(())
+}
+
+#[test]
+fn robustness_falls_as_the_nudge_grows_and_starts_at_the_plain_accuracy() -> Result<()> {
+    if std::env::var("FULL").is_ok() {
+        let test = data::load(&data::default_dir())?.test;
+        let better = mnist_cnn::better::BetterModel::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/better.safetensors"))?;
+        let t = std::time::Instant::now();
+        println!("lesson {:?} {:?}", adversarial::robustness(&lesson_model(), &test, &adversarial::EPSILONS), t.elapsed());
+        let t = std::time::Instant::now();
+        println!("better {:?} {:?}", adversarial::robustness(&better, &test, &adversarial::EPSILONS), t.elapsed());
+    }
+    let (model, test) = (lesson_model(), data::load(&data::default_dir())?.test.take(1000));
+    let curve = adversarial::robustness(&model, &test, &[0.0, 0.1, 0.2]);
+    let plain = mnist_cnn::train::evaluate(&model, &test).accuracy;
+    assert_eq!(curve.images, 1000);
+    assert!((curve.points[0].1 - plain).abs() < 1e-9, "{curve:?} vs {plain}");
+    assert!(curve.points[1].1 < plain - 0.1 && curve.points[2].1 < curve.points[1].1, "{curve:?}");
+    // One step of fgsm is what robustness measures: the first image's nudge, by hand.
+    let image: Vec<f32> = test.image(0).iter().map(|&p| data::normalise(p)).collect();
+    let nudged = adversarial::fgsm(&model, &image, test.labels[0] as usize, 0.1);
+    assert!(nudged.iter().zip(&image).all(|(a, b)| (a - b).abs() <= 0.1 + 1e-6 && (0.0..=1.0).contains(a)));
+    Ok(())
+}
+
+/// What the page's own copy of the network must give for a few test digits (browser-test.py):
+/// every layer's output, the saliency of the answer, and the fooling.
+#[test]
+fn writes_the_inside_of_a_few_digits_for_the_page() -> Result<()> {
+    let (model, test) = (lesson_model(), data::load(&data::default_dir())?.test);
+    let (step, most) = mnist_cnn::analysis::FOOLING;
+    let mut cases = Vec::new();
+    for i in [0, 1, 3] {
+        let (pixels, label) = (test.image(i), test.labels[i] as usize);
+        let layers = model.activations(pixels);
+        let probabilities = mnist_cnn::predict::probabilities(&model, pixels);
+        let predicted = argmax(&probabilities);
+        let fooled = adversarial::fool(&model, pixels, label, step, most);
+        // The rows the page shows: the summary's, but for Flatten and Dropout.
+        let rows: Vec<String> = model.summary().layers.into_iter().map(|l| l.name).filter(|n| n != "Flatten" && !n.starts_with("Dropout")).collect();
+        cases.push(serde_json::json!({
+            "pixels": pixels, "label": label, "predicted": predicted,
+            "layers": layers.iter().map(|(n, v)| serde_json::json!({ "op": n.op.name(), "shape": n.shape, "values": v })).collect::<Vec<_>>(),
+            "rows": rows,
+            "saliency": saliency::saliency(&model, pixels, predicted),
+            "fooled": fooled.map(|f| serde_json::json!({ "predicted": f.predicted, "steps": f.steps, "change": f.change })),
+        }));
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/export-check");
+    std::fs::create_dir_all(&dir).unwrap();
+    mnist_cnn::write_atomic(&dir.join("inside.json"), serde_json::Value::from(cases).to_string().as_bytes())?;
+    Ok(())
+}
