@@ -11,10 +11,7 @@ use mnist_cnn::model::{argmax, Network};
 use mnist_cnn::{data, Result};
 
 fn scores(model: &impl Network, image: &[f32]) -> Vec<f32> {
-    let dev = model.device();
-    let x: mnist_cnn::data::Images = dev.tensor_from_vec(image.to_vec(), (1, Default::default(), Default::default(), Default::default()));
-    use mnist_cnn::dfdx::prelude::*;
-    model.forward(x).as_vec()
+    mnist_cnn::explain::scores_of(model, image)[0].to_vec()
 }
 
 #[test]

@@ -28,3 +28,9 @@ pub(crate) fn one_hot(dev: &Cpu, classes: &[usize]) -> Tensor<(usize, Const<CLAS
     }
     dev.tensor_from_vec(rows, (classes.len(), Const))
 }
+
+/// The network's ten scores (before the softmax) for each image of 0..1 values.
+pub fn scores_of<N: Network>(model: &N, images: &[f32]) -> Vec<[f32; CLASSES]> {
+    let scores = model.forward(batch_of(&model.device(), images)).as_vec();
+    scores.chunks_exact(CLASSES).map(|c| c.try_into().expect("ten scores")).collect()
+}

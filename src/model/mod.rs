@@ -14,6 +14,7 @@ pub use crate::layers::{thousands, LayerSummary, Summary};
 pub use file::{load_bytes_into, load_into, save};
 pub use lesson::{Lesson, Model};
 pub use network::{Input, InputShape, Network, Output, Sequential};
+pub(crate) use network::with_fresh_ids;
 
 /// The model's output for a batch: `[batch, 10]`.
 pub type Logits = Tensor<(usize, Const<10>), f32, Cpu>;

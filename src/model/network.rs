@@ -123,9 +123,10 @@ where
     }
 
     fn input_gradient(&self, images: Input<NoneTape>, objective: impl FnOnce(Output<OwnedTape<f32, Cpu>>) -> Tensor<Rank0, f32, Cpu, OwnedTape<f32, Cpu>>) -> Vec<f32> {
+        let model = with_fresh_ids(self);
         // Not `Ready::input`: the first layer must pass the gradient on to the pixels.
         let traced = images.clone().traced(Gradients::leaky());
-        let scores = self.layers.flow(Ready::new(traced), &mut Ctx::inference()).ready().tensor;
+        let scores = model.layers.flow(Ready::new(traced), &mut Ctx::inference()).ready().tensor;
         objective(scores).backward().get(&images).as_vec()
     }
 
@@ -149,6 +150,14 @@ impl<L> Sequential<L> {
     {
         <Self as Network>::build(dev)
     }
+}
+
+/// The same network in new tensors, made by the code that runs now. The tape keys gradients by
+/// tensor id, and in a notebook each cell's code counts ids from zero with its own copy of dfdx
+/// (it links its own), so a network made in an earlier cell can share ids with the tensors of
+/// this cell's pass, and their gradients would be mixed. Call it before a pass with a tape.
+pub(crate) fn with_fresh_ids<N: Network>(model: &N) -> N {
+    model.to_device(&model.device())
 }
 
 /// Finds the device of a network's first tensor.

@@ -2,6 +2,7 @@
 //! filters, and a check says whether the result is right, with a hint when it is not.
 use std::fmt;
 
+use crate::explain::adversarial::Robustness;
 use crate::report::analysis::filter_response;
 use crate::train::History;
 
@@ -157,6 +158,22 @@ pub fn learning_rate(guess: Outcome, rate: f32, lesson: &History, changed: &Hist
     }
 }
 
+/// Exercise: which network keeps more of its accuracy when every pixel is nudged by `epsilon`
+/// (fast gradient sign): `"lesson"` or `"better"`? Predict first, then the check measures.
+pub fn harder_to_fool(guess: &str, epsilon: f32, lesson: &Robustness, better: &Robustness) -> Check {
+    let at = |r: &Robustness| r.points.iter().find(|p| (p.0 - epsilon).abs() < 1e-6).map(|p| p.1);
+    let (Some(l), Some(b)) = (at(lesson), at(better)) else {
+        return Check::new(false, format!("measure both networks at epsilon {epsilon} first (it is not in their curves)."));
+    };
+    let truth = if b >= l { "better" } else { "lesson" };
+    let measured = format!("at epsilon {epsilon} the better network reads {:.1}% of the nudged digits right, the lesson's {:.1}%", b * 100.0, l * 100.0);
+    match guess.trim() {
+        g if g == truth => Check::new(true, format!("{measured}.")),
+        "lesson" | "better" => Check::new(false, format!("{measured}. Look at the chart below: where do the two curves part, and where do they meet again?")),
+        _ => Check::new(false, "write \"lesson\" or \"better\" as your guess, then run this cell again."),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,5 +229,19 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The check measures: right exactly when the guess names the network with the higher
+    /// accuracy at that nudge; anything else than the two names asks for a guess.
+    #[test]
+    fn the_fooling_check_reads_the_curves() {
+        let curve = |a: f64| Robustness { points: vec![(0.0, 0.99), (0.1, a)], images: 100 };
+        let (weak, strong) = (curve(0.5), curve(0.8));
+        assert!(harder_to_fool("better", 0.1, &weak, &strong).right);
+        assert!(!harder_to_fool("lesson", 0.1, &weak, &strong).right);
+        assert!(harder_to_fool("lesson", 0.1, &strong, &weak).right);
+        let check = harder_to_fool("?", 0.1, &weak, &strong);
+        assert!(!check.right && check.message.contains("write"), "{check}");
+        assert!(!harder_to_fool("better", 0.2, &weak, &strong).right);
     }
 }

@@ -106,6 +106,8 @@ pub fn fit<N: Network>(
         return Err(Error::BadSettings("there are no training images to fit on".into()));
     }
     let dev = run.model.device();
+    // A network made in an earlier notebook cell: its tensors renumbered (see `with_fresh_ids`).
+    run.model = crate::model::with_fresh_ids(&run.model);
     let mut grads = run.model.alloc_grads();
     for epoch in run.history.epochs.len() + 1..=cfg.epochs {
         if cfg.verbose {

@@ -18,20 +18,22 @@ pub struct Looked {
 const CELL: i32 = 3;
 const SIDE_PX: i32 = SIDE as i32 * CELL;
 
-/// Saliency maps: each digit beside its gradient x input maps, red where the ink speaks for the
+/// Saliency maps (a row of digits read right, a row of mistakes; an empty row is left out): each
+/// digit beside its gradient x input maps, red where the ink speaks for the
 /// class named above the map, blue where it speaks against it. Each digit's maps share one
 /// scale, its largest value; the picture says so.
 pub fn saliency(right: &[Looked], wrong: &[Looked]) -> Picture {
     let tile = |l: &Looked| (1 + l.maps.len() as i32) * (SIDE_PX + 8) + 24;
     let row_w = |ls: &[Looked]| ls.iter().map(tile).sum::<i32>();
-    let w = row_w(right).max(row_w(wrong)) + 20;
+    let w = (row_w(right).max(row_w(wrong)) + 20).max(900);
     let row_h = SIDE_PX + 60;
-    let h = 100 + 2 * row_h;
+    let groups: Vec<(&str, &[Looked])> = [("read right", right), ("read wrong: the map of its answer, then of the true digit", wrong)].into_iter().filter(|(_, l)| !l.is_empty()).collect();
+    let h = 100 + groups.len() as i32 * row_h;
     canvas(w as u32, h as u32, |root| {
         root.draw(&Text::new("What the network looks at: gradient x input of a class's score", (w / 2, 22), centered(20))).map_err(err)?;
         root.draw(&Text::new("red: ink that speaks for the class named above the map; blue: ink that speaks against it; white: no effect (or no ink)", (w / 2, 48), centered(14))).map_err(err)?;
         root.draw(&Text::new("each digit's maps share one scale: their largest value", (w / 2, 68), centered(14))).map_err(err)?;
-        for (r, (title, looked)) in [("read right", right), ("read wrong: the map of its answer, then of the true digit", wrong)].into_iter().enumerate() {
+        for (r, (title, looked)) in groups.into_iter().enumerate() {
             let y = 100 + r as i32 * row_h;
             root.draw(&Text::new(title, (12, y), font(15).pos(Pos::new(HPos::Left, VPos::Center)))).map_err(err)?;
             let mut x = 12;
