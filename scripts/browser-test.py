@@ -6,7 +6,8 @@ chromium-driver, driven by Selenium):
    server's pixels and probabilities (within 1e-4) for the same drawing; that Clear clears;
    photos of paper (tests/photo.rs) read by the page and by the server as by the library, and
    the page's photo button; the look inside (every layer, saliency, fooling) as the library's
-   (tests/explain.rs), the panels, a click on a feature map's pixel, the Fool it button;
+   (tests/explain.rs), the panels, a click on a feature map's pixel, the Fool it button; numbers
+   (tests/number.rs) read by the page and the server as by the library, and the number mode;
 2. the network in the page on 1,000 test digits: the library's probabilities within 1e-4 (the
    fixture `cargo test --test export` writes to target/export-check/);
 3. the page as a static folder (`mnist-cnn page`) from a plain web server with no /predict:
@@ -60,11 +61,11 @@ def strokes():
     return fixture("strokes.json")
 
 
-def draw(driver, pad, strokes):
-    """Drags the mouse along each stroke (offsets are from the canvas's centre)."""
-    box = 200
+def draw(driver, pad, strokes, box=200, dx=0):
+    """Drags the mouse along each stroke, in a `box` wide square `dx` right of the canvas's
+    centre (offsets are from the centre)."""
     for stroke in strokes:
-        points = [((x - 0.5) * box, (y - 0.5) * box) for x, y in stroke]
+        points = [((x - 0.5) * box + dx, (y - 0.5) * box) for x, y in stroke]
         chain = ActionChains(driver, duration=10)
         chain.move_to_element_with_offset(pad, int(points[0][0]), int(points[0][1])).click_and_hold()
         last = (int(points[0][0]), int(points[0][1]))
@@ -135,6 +136,31 @@ return cases.map(c => {
   const f = MnistCnn.fool(net, c.pixels, c.label, 0.01, 0.3);
   return { layer, saliency, fooled: f && { predicted: f.predicted, steps: f.steps, change: f.change } };
 });
+"""
+
+# Numbers (tests/number.rs writes them to target/export-check/numbers.json, with the library's
+# reading): the page's readNumber and the server's POST /predict?number must both give the
+# library's digits, boxes and pixels.
+NUMBER_CASES = """
+const [cases, done] = [arguments[0], arguments[arguments.length - 1]];
+(async () => {
+  const results = [];
+  for (const c of cases) {
+    const bytes = Uint8Array.from(atob(c.png), ch => ch.charCodeAt(0));
+    const bitmap = await createImageBitmap(new Blob([bytes], { type: "image/png" }));
+    const canvas = document.createElement("canvas");
+    [canvas.width, canvas.height] = [bitmap.width, bitmap.height];
+    const g = canvas.getContext("2d");
+    g.drawImage(bitmap, 0, 0);
+    const read = MnistCnn.readNumber(net, g.getImageData(0, 0, canvas.width, canvas.height).data, canvas.width, canvas.height);
+    const page = read.map(d => ({ box: [d.bounds.x, d.bounds.y, d.bounds.width, d.bounds.height], pixels: Array.from(d.pixels), digit: d.digit }));
+    const answer = await (await fetch("/predict?number", { method: "POST", body: bytes })).json();
+    const same = got => got.length === c.digits.length && got.every((d, i) => d.digit === c.digits[i].digit
+      && d.box.every((v, k) => v === c.digits[i].box[k]) && d.pixels.every((v, k) => v === c.digits[i].pixels[k]));
+    results.push({ number: c.number, page: same(page), server: same(answer.digits || []), read: page.map(d => d.digit).join("") });
+  }
+  done(results);
+})().catch(err => done([{ error: String(err), page: false, server: false }]));
 """
 
 # The page's preparation against the server's on varied pictures: canvases of 40 to 440 pixels,
@@ -246,6 +272,38 @@ def inside_checks(driver, failures, screenshot=None):
     driver.execute_script("window.scrollTo(0, 0);")
 
 
+def number_checks(driver, failures, screenshot=None):
+    """Numbers: the page's reading and the server's as the library's; then the number mode, with
+    7, 0 and 3 drawn side by side with the mouse: read as 703, three boxes, a digit chosen."""
+    cases = fixture("numbers.json")
+    checked = driver.execute_async_script(NUMBER_CASES, cases)
+    bad = [c for c in checked if not (c["page"] and c["server"])]
+    print(f"browser: {len(checked)} numbers: the page's reading gives the library's digits, boxes and pixels for "
+          f"{sum(c['page'] for c in checked)}, the server's for {sum(c['server'] for c in checked)} "
+          f"({', '.join(c['number'] for c in cases)})")
+    if bad or len(checked) != len(cases):
+        failures.append(f"numbers read differently from the library: {bad}")
+    driver.find_element(By.ID, "number-mode").click()
+    pad = driver.find_element(By.ID, "pad")
+    for k, d in enumerate([7, 0, 3]):
+        draw(driver, pad, strokes()[d], box=130, dx=(k - 1) * 170)
+    WebDriverWait(driver, 10).until(lambda d: settled(d) and d.find_element(By.ID, "digit").text not in ("?", ""))
+    shown = driver.find_element(By.ID, "digit").text
+    buttons = driver.find_elements(By.CSS_SELECTOR, "#digits button")
+    buttons[1].click()
+    chosen = driver.execute_script("return current && current.digit")
+    print(f"browser: number mode, 7 0 3 drawn side by side: the page says {shown}, {len(buttons)} digits boxed; "
+          f"the second chosen, the panels show a {chosen}")
+    if shown != "703" or len(buttons) != 3 or chosen != 0:
+        failures.append(f"number mode: drew 7 0 3, the page says {shown} with {len(buttons)} digits, chose a {chosen}")
+    if screenshot:
+        driver.set_window_size(1500, 760)
+        driver.execute_script("window.scrollTo(0, 0);")
+        driver.save_screenshot(str(screenshot))
+        driver.set_window_size(1100, 800)
+    driver.find_element(By.ID, "number-mode").click()
+
+
 def click_map(driver, at, shape):
     """Clicks pixel `at` (row * width + column) of the first layer's map 0; returns (row, column)."""
     _, h, w = shape
@@ -297,6 +355,7 @@ def main():
                 driver.save_screenshot(str(args.screenshot))
 
         inside_checks(driver, failures, args.screenshot and args.screenshot.with_name(args.screenshot.stem + "-inside.png"))
+        number_checks(driver, failures, args.screenshot and args.screenshot.with_name(args.screenshot.stem + "-number.png"))
 
         driver.set_script_timeout(120)
         started = time.time()

@@ -126,3 +126,28 @@ fn the_command_line_reads_a_number() {
     assert!(stdout.contains(&format!(": {want} (4 digits: ")), "{stdout}");
 }
 
+
+/// Numbers for the page's own reading (scripts/browser-test.py): composed images, apart and
+/// touching, as PNG, with the library's reading of each (its digits, boxes and pixels).
+#[test]
+fn writes_numbers_for_the_page() {
+    let (test, net) = (data::load(&bundled()).unwrap().test, lesson_model());
+    let mut rng = StdRng::seed_from_u64(15);
+    let mut cases = Vec::new();
+    for gap in [(2, 10), (2, 10), (2, 10), (-2, 1), (-2, 1), (-2, 1)] {
+        let picks: Vec<usize> = (0..rng.gen_range(2..=5)).map(|_| rng.gen_range(0..test.len())).collect();
+        let img = compose(&test, &picks, gap, &mut rng);
+        let read = number::read_number(&net, &img);
+        let mut png = Vec::new();
+        img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageOutputFormat::Png).unwrap();
+        let digits: Vec<_> = read
+            .iter()
+            .map(|d| serde_json::json!({ "box": [d.bounds.x, d.bounds.y, d.bounds.width, d.bounds.height], "pixels": d.pixels, "digit": d.value() }))
+            .collect();
+        cases.push(serde_json::json!({ "png": mnist_cnn::encode::base64(&png), "number": number::text(&read), "digits": digits }));
+    }
+    assert!(cases.iter().all(|c| !c["digits"].as_array().unwrap().is_empty()));
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/export-check");
+    std::fs::create_dir_all(&dir).unwrap();
+    mnist_cnn::write_atomic(&dir.join("numbers.json"), serde_json::Value::from(cases).to_string().as_bytes()).unwrap();
+}

@@ -378,3 +378,34 @@ fn a_photo_is_read_as_a_photo_with_its_own_advice_when_blank() {
     assert_eq!(status, 422, "{body}");
     assert!(json(&body)["error"].as_str().unwrap().contains("no digit was found in this photo"), "{body}");
 }
+
+#[test]
+fn a_number_is_read_digit_by_digit_with_each_digits_box() {
+    let server = start();
+    // 7, 0 and 3 drawn side by side, dark on white.
+    let mut img = image::RgbImage::from_pixel(420, 160, image::Rgb([255, 255, 255]));
+    for (k, digit) in [7, 0, 3].into_iter().enumerate() {
+        let d = Drawing { size: (120, 160), place: (20.0, 20.0, 80.0, 120.0), pen: 9.0, ink: [0, 0, 0], paper: [255, 255, 255] };
+        let one = draw(digit, &d);
+        image::imageops::overlay(&mut img, &one, 20 + 130 * k as i64, 0);
+    }
+    let png = encode(&img, Png);
+    let (status, body) = request(&server, "POST", "/predict?number", &png);
+    assert_eq!(status, 200, "{body}");
+    let answer = json(&body);
+    let want = mnist_cnn::number::read_number(&lesson_model(), &image::load_from_memory(&png).unwrap());
+    assert_eq!(answer["number"], mnist_cnn::number::text(&want), "{body}");
+    assert_eq!(answer["number"], "703", "{body}");
+    let digits = answer["digits"].as_array().unwrap();
+    for (got, want) in digits.iter().zip(&want) {
+        let b = want.bounds;
+        assert_eq!(got["box"], serde_json::json!([b.x, b.y, b.width, b.height]));
+        assert!(got["pixels"].as_array().unwrap().iter().zip(&want.pixels).all(|(a, &p)| a.as_u64() == Some(p as u64)));
+        // Each box lies within its own third of the picture.
+        assert!(b.x >= 130 * digits.iter().position(|d| d == got).unwrap() as u32);
+    }
+    let blank = encode(&image::RgbImage::from_pixel(300, 100, image::Rgb([255, 255, 255])), Png);
+    let (status, body) = request(&server, "POST", "/predict?number", &blank);
+    assert_eq!(status, 422, "{body}");
+    assert!(json(&body)["error"].as_str().unwrap().contains("no digits were found"), "{body}");
+}

@@ -132,6 +132,7 @@ pub fn respond<N: Network>(model: &N, site: &Site, method: &str, path: &str, bod
     match (method, path) {
         ("POST", "/predict") => match body {
             None => Reply::error(413, format!("the image is larger than {} MB", MAX_BODY / (1024 * 1024))),
+            Some(bytes) if query.split('&').any(|q| q == "number") => number_json(model, bytes),
             Some(bytes) => predict_json(model, bytes, query.split('&').any(|q| q == "photo")),
         },
         (_, "/" | "/index.html" | "/predict") => Reply::error(405, format!("{method} is not allowed here: GET / for the page, POST /predict with an image")),
@@ -149,6 +150,28 @@ fn predict_json<N: Network>(model: &N, bytes: &[u8], is_photo: bool) -> Reply {
             Reply::json(200, json!({ "digit": digit, "probabilities": p, "pixels": pixels }))
         }
         Err(e @ (Error::NoDigit { .. } | Error::NoDigitInPhoto { .. })) => Reply::error(422, e.to_string()),
+        Err(e) => Reply::error(400, e.to_string()),
+    }
+}
+
+/// The answer to `POST /predict?number`: the digits of a number written side by side, each with
+/// its box in the image's pixels ([`crate::number`]).
+fn number_json<N: Network>(model: &N, bytes: &[u8]) -> Reply {
+    match predict::decode_image(bytes, "the image") {
+        Ok(img) => {
+            let digits = crate::number::read_number(model, &img);
+            if digits.is_empty() {
+                return Reply::error(422, "no digits were found in the image: write them darker, side by side");
+            }
+            let each: Vec<_> = digits
+                .iter()
+                .map(|d| {
+                    let b = d.bounds;
+                    json!({ "digit": d.value(), "box": [b.x, b.y, b.width, b.height], "probabilities": d.probabilities, "pixels": d.pixels })
+                })
+                .collect();
+            Reply::json(200, json!({ "number": crate::number::text(&digits), "digits": each }))
+        }
         Err(e) => Reply::error(400, e.to_string()),
     }
 }

@@ -4,6 +4,7 @@
 //    step for step in 32-bit floats (Math.fround), so that it gives the library's 28x28 pixels;
 //  - `preparePhoto`: the library's reading of a photo of paper (src/app/photo.rs), in whole
 //    numbers as there, then the same steps 4 and 5;
+//  - `readNumber`: several digits side by side (src/app/number.rs), split and each read;
 //  - `load` and `probabilities`: a network exported by `mnist-cnn export` as its `.web` file
 //    (layers as JSON, weights as float32; src/export/web.rs), run layer by layer; `activations`:
 //    every layer's output on the way;
@@ -107,9 +108,9 @@ const MnistCnn = (() => {
     return out;
   }
 
-  // RGBA pixels (a canvas's ImageData) to the 28x28 digit the model is given, white on black,
-  // or null when there is no ink.
-  function prepare(rgba, w, h) {
+  // Steps 1 to 3 (`ink`): RGBA pixels (a canvas's ImageData) as ink, 0 (paper) to 255 (the
+  // darkest ink), light on dark; null when nothing stands out from the paper.
+  function inkOf(rgba, w, h) {
     const grey = greyOf(rgba, w, h);
     const border = [];
     for (let x = 0; x < w; x++) border.push(grey[x], grey[(h - 1) * w + x]);
@@ -126,7 +127,135 @@ const MnistCnn = (() => {
       const v = clamp(f(f(grey[i] - background) / range), 0, 1);
       grey[i] = v < cut ? 0 : round(f(v * 255));
     }
-    return fitDigit(grey, w, h);
+    return grey;
+  }
+
+  // RGBA pixels to the 28x28 digit the model is given, white on black, or null when there is no ink.
+  function prepare(rgba, w, h) {
+    const ink = inkOf(rgba, w, h);
+    return ink && fitDigit(ink, w, h);
+  }
+
+  // ---- A number (src/app/number.rs): several digits side by side, split and each read ----
+
+  // Ink pixels that belong together, with their box (inclusive).
+  function piece(pixels) {
+    if (!pixels.length) return null;
+    let [x0, y0] = pixels[0], [x1, y1] = pixels[0];
+    for (const [x, y] of pixels) { x0 = Math.min(x0, x); y0 = Math.min(y0, y); x1 = Math.max(x1, x); y1 = Math.max(y1, y); }
+    return { pixels, x0, y0, x1, y1, width: x1 - x0 + 1, height: y1 - y0 + 1 };
+  }
+  const absorb = (a, b) => piece(a.pixels.concat(b.pixels));
+
+  // The runs of columns with ink in them, left to right, each with its ink pixels.
+  function columnsOf(ink, w, h) {
+    const runs = [];
+    for (let x = 0; x < w; x++) {
+      let written = false;
+      for (let y = 0; y < h && !written; y++) written = ink[y * w + x] > 0;
+      if (!written) continue;
+      const last = runs[runs.length - 1];
+      if (last && last[1] + 1 === x) last[1] = x; else runs.push([x, x]);
+    }
+    return runs.map(([from, to]) => {
+      const pixels = [];
+      for (let x = from; x <= to; x++) for (let y = 0; y < h; y++) if (ink[y * w + x] > 0) pixels.push([x, y]);
+      return piece(pixels);
+    }).filter(p => p);
+  }
+
+  // Dust dropped, pieces a sliver apart joined, fragments given to the nearest digit (`tidy`).
+  function tidy(pieces) {
+    const most = Math.max(0, ...pieces.map(p => p.pixels.length));
+    const tallest = Math.max(0, ...pieces.map(p => p.height));
+    const kept = pieces.filter(p => p.pixels.length * 100 >= most || p.height * 4 >= tallest);
+    pieces.length = 0;
+    pieces.push(...kept);
+    const heights = pieces.map(p => p.height).filter(hh => hh * 2 >= tallest).sort((a, b) => a - b);
+    if (!heights.length) return;
+    const typical = heights[heights.length >> 1];
+    for (let i = 1; i < pieces.length;) {
+      if ((pieces[i].x0 - pieces[i - 1].x1 - 1) * 20 < typical) {
+        const [next] = pieces.splice(i, 1);
+        pieces[i - 1] = absorb(pieces[i - 1], next);
+      } else i++;
+    }
+    for (;;) {
+      const small = pieces.findIndex(p => p.height * 2 < typical);
+      if (small < 0 || pieces.length === 1) return;
+      // Rust's swap_remove: the last piece takes the fragment's place.
+      const fragment = pieces[small];
+      const last = pieces.pop();
+      if (small < pieces.length) pieces[small] = last;
+      const distance = p => Math.max(Math.max(fragment.x0 - p.x1, 0), Math.max(p.x0 - fragment.x1, 0));
+      let nearest = 0;
+      const key = p => [distance(p), p.height * 2 < typical ? 1 : 0];
+      for (let i = 1; i < pieces.length; i++) {
+        const [a, b] = key(pieces[i]), [c, d] = key(pieces[nearest]);
+        if (a < c || (a === c && b < d)) nearest = i;
+      }
+      pieces[nearest] = absorb(pieces[nearest], fragment);
+    }
+  }
+
+  // `p` cut into `parts` side by side where its ink is thinnest near an even split; null if a
+  // part would be under half its height.
+  function cutPiece(p, parts, ink, w) {
+    if (parts === 1) return [p];
+    const column = new Array(p.width).fill(0);
+    for (const [x, y] of p.pixels) column[x - p.x0] += ink[y * w + x];
+    const reach = Math.max(Math.floor(p.width / (3 * parts)), 1);
+    const cuts = [];
+    for (let i = 1; i < parts; i++) {
+      const even = Math.floor(i * p.width / parts);
+      const from = Math.max(even - reach, 1), to = Math.min(even + reach, p.width - 1);
+      let best = from > to ? even : from;
+      for (let c = from + 1; c <= to; c++) {
+        if (column[c] < column[best] || (column[c] === column[best] && Math.abs(c - even) < Math.abs(best - even))) best = c;
+      }
+      cuts.push(best + p.x0);
+    }
+    const split = Array.from({ length: parts }, () => []);
+    for (const [x, y] of p.pixels) split[cuts.filter(c => x >= c).length].push([x, y]);
+    const pieces = split.map(piece).filter(q => q);
+    return pieces.length === parts && pieces.every(q => q.height * 2 >= p.height) ? pieces : null;
+  }
+
+  function readPiece(net, p, ink, w) {
+    const alone = new Uint8Array(p.width * p.height);
+    for (const [x, y] of p.pixels) alone[(y - p.y0) * p.width + x - p.x0] = ink[y * w + x];
+    const pixels = fitDigit(alone, p.width, p.height);
+    if (!pixels) return null;
+    const read = probabilities(net, pixels);
+    return { bounds: { x: p.x0, y: p.y0, width: p.width, height: p.height }, pixels, probabilities: read,
+             digit: read.indexOf(Math.max(...read)) };
+  }
+
+  // One piece read as one digit, or cut into the two or more its width could hold, whichever
+  // reading the network is surest of (`best_reading`).
+  function bestReading(net, p, ink, w) {
+    const most = p.width * 10 <= p.height * 11 ? 1 : clamp(Math.floor(p.width * 2 / p.height), 2, 6);
+    let best = null;
+    for (let parts = 1; parts <= most; parts++) {
+      const cut = cutPiece(p, parts, ink, w);
+      if (!cut || (parts < most && cut.some(q => q.width * 10 > p.height * 15))) continue;
+      const read = cut.map(q => readPiece(net, q, ink, w)).filter(d => d);
+      let sure = 1;
+      for (const d of read) sure = f(sure * f(d.probabilities[d.digit]));
+      if (read.length === cut.length && (best === null || sure > best.sure)) best = { sure, read };
+    }
+    return best ? best.read : [];
+  }
+
+  // The digits of a number written in RGBA pixels, left to right, each with its box (in the
+  // picture's pixels), its 28x28 pixels and its probabilities; empty when there is no ink.
+  function readNumber(net, rgba, w, h) {
+    const ink = inkOf(rgba, w, h);
+    if (!ink) return [];
+    const pieces = columnsOf(ink, w, h);
+    tidy(pieces);
+    const digits = pieces.flatMap(p => bestReading(net, p, ink, w));
+    return digits.sort((a, b) => a.bounds.x - b.bounds.x || a.bounds.y - b.bounds.y);
   }
 
   // ---- A photo of paper (src/app/photo.rs): whole numbers only, so the same pixels ----
@@ -482,5 +611,5 @@ const MnistCnn = (() => {
     return null;
   }
 
-  return { prepare, preparePhoto, load, loadScript, parse, probabilities, activations, saliency, fool };
+  return { prepare, preparePhoto, readNumber, load, loadScript, parse, probabilities, activations, saliency, fool };
 })();
