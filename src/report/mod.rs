@@ -58,6 +58,7 @@ pub fn write_run_reports<N: Network>(dir: &Path, history: &History, model: &N, d
         ("confusion.png", plots::confusion_matrix(&ConfusionMatrix::new(&data.test, &all), &data.test.classes)),
         ("misclassified.png", plots::misclassified_gallery(&data.test, &analysis::misclassified(&data.test, &all), 3, 10)),
         ("saliency.png", saliency_picture(model, data, &all)),
+        ("layers.png", plots::every_layer(&model.activations(data.train.image(SHOWCASE)), &format!("Every layer's output for the first training image, a \"{}\"", data.train.class_name(SHOWCASE)))),
         ("adversarial.png", plots::adversarial(&analysis::fooled(model, &data.test, 0, 4, analysis::FOOLING))),
     ];
     write_all(dir, pictures)

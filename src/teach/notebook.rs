@@ -54,6 +54,24 @@ pub fn on_paper(pixels: &[u8]) -> image::DynamicImage {
     image::DynamicImage::ImageRgb8(page)
 }
 
+/// Digits (28x28 each) written side by side in dark ink on light paper, three times MNIST's
+/// size with `gap` pixels of paper between their frames: a number to read with
+/// [`crate::number::read_number`].
+pub fn side_by_side(digits: &[&[u8]], gap: u32) -> image::DynamicImage {
+    let side = 84;
+    let w = 40 + digits.len() as u32 * (side + gap);
+    let mut page = image::GrayImage::from_pixel(w, side + 40, image::Luma([240]));
+    for (k, pixels) in digits.iter().enumerate() {
+        let digit = image::GrayImage::from_raw(28, 28, pixels.to_vec()).expect("a digit has 28 x 28 pixels");
+        let big = image::imageops::resize(&digit, side, side, image::imageops::FilterType::Triangle);
+        for (x, y, p) in big.enumerate_pixels() {
+            let v = 240 - (p.0[0] as u32 * 220 / 255) as u8;
+            page.put_pixel(20 + k as u32 * (side + gap) + x, 20 + y, image::Luma([v]));
+        }
+    }
+    image::DynamicImage::ImageLuma8(page)
+}
+
 fn emit(mime: &str, content: &str) {
     println!("EVCXR_BEGIN_CONTENT {mime}\n{content}\nEVCXR_END_CONTENT");
 }

@@ -133,3 +133,105 @@ pub fn robustness_chart(curves: &[(&str, &Robustness)]) -> Picture {
         Ok(())
     })
 }
+
+/// Every layer's output for one digit, as the draw-a-digit page shows it: a row per layer (an
+/// activation drawn with the layer before it; Flatten and Dropout left out), each feature map
+/// numbered, the dense layers' units in rows of 32, each layer on one scale (black 0, white its
+/// largest value; blue-white-red where it has negative values), which the row's title states.
+pub fn every_layer(layers: &[(crate::layers::Node, Vec<f32>)], title: &str) -> Picture {
+    use crate::layers::Op;
+    // The rows: (name, shape, values), an activation folded into the layer before it.
+    let mut rows: Vec<(String, Vec<usize>, &[f32])> = Vec::new();
+    for (node, values) in layers {
+        match &node.op {
+            Op::Flatten | Op::Dropout { .. } => {}
+            op if op.is_activation() && rows.last().is_some_and(|r| r.0 == "Conv2D" || r.0 == "Dense") => {
+                let last = rows.last_mut().expect("a row");
+                *last = (format!("{} + {}", last.0, op.name()), node.shape.clone(), values);
+            }
+            op => rows.push((op.name(), node.shape.clone(), values)),
+        }
+    }
+    let width = 1000i32;
+    let layout = |shape: &[usize]| -> (i32, i32, i32, i32) {
+        // (cell, tile width, tiles per row, row height) for a row's maps or units.
+        if shape.len() == 3 {
+            let cell = (84 / shape[1].max(shape[2]) as i32).clamp(1, 10);
+            let tile = shape[2] as i32 * cell + 10;
+            let per_row = ((width - 20) / tile).max(1);
+            let rows = (shape[0] as i32 + per_row - 1) / per_row;
+            (cell, tile, per_row, rows * (shape[1] as i32 * cell + 20))
+        } else {
+            let cell = if shape[0] <= 10 { 30 } else { 14 };
+            (cell, cell, 32, shape[0].div_ceil(32) as i32 * cell + 22)
+        }
+    };
+    let height = 50 + rows.iter().map(|r| 46 + layout(&r.1).3).sum::<i32>();
+    canvas(width as u32, height as u32, |root| {
+        root.draw(&Text::new(title, (width / 2, 22), centered(18))).map_err(err)?;
+        let mut y = 50;
+        for (name, shape, values) in &rows {
+            let diverging = values.iter().any(|&v| v < 0.0);
+            let top = values.iter().fold(0.0f32, |m, v| m.max(if diverging { v.abs() } else { *v })).max(1e-6);
+            let scale = if diverging { format!("red positive, blue negative, full colour at ±{top:.3}") } else { format!("black 0, white {top:.3}") };
+            let dims = shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ");
+            root.draw(&Text::new(format!("{name} → [{dims}]: one scale for the layer, {scale}"), (12, y + 10), font(15).pos(Pos::new(HPos::Left, VPos::Center)))).map_err(err)?;
+            let colour = |v: f32| if diverging { super::diverging(v, top) } else { grey(v / top) };
+            let (cell, tile, per_row, row_h) = layout(shape);
+            let top_y = y + 30;
+            if shape.len() == 3 {
+                let (c, h, w) = (shape[0], shape[1], shape[2]);
+                for ch in 0..c {
+                    let (x, ty) = (12 + (ch as i32 % per_row) * tile, top_y + (ch as i32 / per_row) * (h as i32 * cell + 20));
+                    draw_cells(root, (x, ty + 12), w, h, cell, |i| colour(values[ch * h * w + i]))?;
+                    number(root, ch, (x + w as i32 * cell / 2, ty + 4), 11, &RGBColor(60, 60, 60))?;
+                }
+            } else {
+                let n = shape[0];
+                let cols = n.min(32);
+                draw_cells(root, (12, top_y + 4), cols, n.div_ceil(32), cell, |i| if i < n { colour(values[i]) } else { WHITE })?;
+                if n <= 10 {
+                    for d in 0..n {
+                        number(root, d, (12 + d as i32 * cell + cell / 2, top_y + cell + 14), 12, &BLACK)?;
+                    }
+                }
+            }
+            y += 46 + row_h;
+        }
+        Ok(())
+    })
+}
+
+/// A number read digit by digit ([`crate::number::read_number`]): the image with a box around
+/// each digit found and its reading above it, and under it each digit as the network saw it
+/// (28 x 28) with its probability.
+pub fn number_reading(img: &image::DynamicImage, digits: &[crate::number::Digit]) -> Picture {
+    let rgb = img.to_rgb8();
+    let scale = (700.0 / rgb.width().max(1) as f32).min(300.0 / rgb.height().max(1) as f32).min(4.0);
+    let (w, h) = (((rgb.width() as f32 * scale) as u32).max(1), ((rgb.height() as f32 * scale) as u32).max(1));
+    let shown = image::imageops::resize(&rgb, w, h, image::imageops::FilterType::Triangle);
+    let text = crate::number::text(digits);
+    let (cw, ch) = ((w as i32 + 40).max(digits.len() as i32 * 110 + 40).max(500), h as i32 + 230);
+    canvas(cw as u32, ch as u32, |root| {
+        root.draw(&Text::new(format!("Read as {text}: {} digits, each found, boxed and read", digits.len()), (cw / 2, 22), centered(18))).map_err(err)?;
+        let (x0, y0) = (20, 50);
+        for (x, y, p) in shown.enumerate_pixels() {
+            root.draw_pixel((x0 + x as i32, y0 + y as i32), &RGBColor(p.0[0], p.0[1], p.0[2])).map_err(err)?;
+        }
+        let s = |v: u32| (v as f32 * scale).round() as i32;
+        for d in digits {
+            let b = d.bounds;
+            let (bx, by) = (x0 + s(b.x), y0 + s(b.y));
+            root.draw(&Rectangle::new([(bx - 3, by - 3), (bx + s(b.width) + 3, by + s(b.height) + 3)], BLUE.stroke_width(2))).map_err(err)?;
+            number(root, d.value(), (bx + s(b.width) / 2, (by - 14).max(y0 + 8)), 18, &BLUE)?;
+        }
+        let row = y0 + h as i32 + 30;
+        for (i, d) in digits.iter().enumerate() {
+            let x = 20 + i as i32 * 110;
+            draw_digit(root, (x, row), &d.pixels, 3)?;
+            let p = d.probabilities[d.value()];
+            root.draw(&Text::new(format!("{} ({:.0}%)", d.value(), p * 100.0), (x + 42, row + 100), centered(14))).map_err(err)?;
+        }
+        Ok(())
+    })
+}

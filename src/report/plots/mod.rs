@@ -18,7 +18,7 @@ mod inside;
 
 pub use charts::{accuracy_chart, comparison_chart, loss_chart, prediction_bars, prediction_bars_for, probability_bars, relu_chart};
 pub use digits::{confusion_matrix, digits_grid, misclassified_gallery, moved_copies, pixel_matrix, predictions, preparation};
-pub use explain::{adversarial, robustness_chart, saliency, Looked};
+pub use explain::{adversarial, every_layer, number_reading, robustness_chart, saliency, Looked};
 pub use inside::{convolution_illustration, convolution_worked, feature_maps, filters, pooling_illustration};
 
 static FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
