@@ -96,21 +96,29 @@ pad.toBlob(async png => {
 }, "image/png");
 """
 
+# A PNG given in base64: its bytes and its RGBA pixels, as a canvas reads them.
+PNG_PIXELS = """
+async function pngPixels(base64) {
+  const bytes = Uint8Array.from(atob(base64), ch => ch.charCodeAt(0));
+  const bitmap = await createImageBitmap(new Blob([bytes], { type: "image/png" }));
+  const canvas = document.createElement("canvas");
+  [canvas.width, canvas.height] = [bitmap.width, bitmap.height];
+  const g = canvas.getContext("2d");
+  g.drawImage(bitmap, 0, 0);
+  return { bytes, rgba: g.getImageData(0, 0, canvas.width, canvas.height).data, width: canvas.width, height: canvas.height };
+}
+"""
+
 # Photos of paper (tests/photo.rs writes them to target/export-check/photos.json with the
 # library's 28x28 reading of each): the page's own reading (preparePhoto) and the server's
 # (POST /predict?photo) must both give the library's pixels exactly.
-PHOTO_CASES = """
+PHOTO_CASES = PNG_PIXELS + """
 const [cases, done] = [arguments[0], arguments[arguments.length - 1]];
 (async () => {
   const results = [];
   for (const c of cases) {
-    const bytes = Uint8Array.from(atob(c.png), ch => ch.charCodeAt(0));
-    const bitmap = await createImageBitmap(new Blob([bytes], { type: "image/png" }));
-    const canvas = document.createElement("canvas");
-    [canvas.width, canvas.height] = [bitmap.width, bitmap.height];
-    const g = canvas.getContext("2d");
-    g.drawImage(bitmap, 0, 0);
-    const local = MnistCnn.preparePhoto(g.getImageData(0, 0, canvas.width, canvas.height).data, canvas.width, canvas.height);
+    const { bytes, rgba, width, height } = await pngPixels(c.png);
+    const local = MnistCnn.preparePhoto(rgba, width, height);
     const res = await fetch("/predict?photo", { method: "POST", body: bytes });
     const answer = await res.json();
     const same = (want, got) => want === null ? got === null : got !== null && want.every((v, i) => v === got[i]);
@@ -141,18 +149,13 @@ return cases.map(c => {
 # Numbers (tests/number.rs writes them to target/export-check/numbers.json, with the library's
 # reading): the page's readNumber and the server's POST /predict?number must both give the
 # library's digits, boxes and pixels.
-NUMBER_CASES = """
+NUMBER_CASES = PNG_PIXELS + """
 const [cases, done] = [arguments[0], arguments[arguments.length - 1]];
 (async () => {
   const results = [];
   for (const c of cases) {
-    const bytes = Uint8Array.from(atob(c.png), ch => ch.charCodeAt(0));
-    const bitmap = await createImageBitmap(new Blob([bytes], { type: "image/png" }));
-    const canvas = document.createElement("canvas");
-    [canvas.width, canvas.height] = [bitmap.width, bitmap.height];
-    const g = canvas.getContext("2d");
-    g.drawImage(bitmap, 0, 0);
-    const read = MnistCnn.readNumber(net, g.getImageData(0, 0, canvas.width, canvas.height).data, canvas.width, canvas.height);
+    const { bytes, rgba, width, height } = await pngPixels(c.png);
+    const read = MnistCnn.readNumber(net, rgba, width, height);
     const page = read.map(d => ({ box: [d.bounds.x, d.bounds.y, d.bounds.width, d.bounds.height], pixels: Array.from(d.pixels), digit: d.digit }));
     const answer = await (await fetch("/predict?number", { method: "POST", body: bytes })).json();
     const same = got => got.length === c.digits.length && got.every((d, i) => d.digit === c.digits[i].digit

@@ -4,7 +4,7 @@ use crate::train::{Epoch, History};
 use crate::data::Split;
 
 /// One line of a chart: its legend, its colour, its (x, y) points.
-type Line = (String, RGBColor, Vec<(f64, f64)>);
+pub(super) type Line = (String, RGBColor, Vec<(f64, f64)>);
 
 /// A line chart over epochs, with dots at each epoch and a legend.
 fn epoch_chart(lines: &[Line], title: &str, metric: &str, legend_low: bool) -> Picture {
@@ -32,25 +32,34 @@ fn epoch_chart(lines: &[Line], title: &str, metric: &str, legend_low: bool) -> P
             .axis_desc_style(font(16))
             .draw()
             .map_err(err)?;
-        for (name, color, points) in lines {
-            let color = *color;
-            chart
-                .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(3)))
-                .map_err(err)?
-                .label(name.as_str())
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(3)));
-            chart.draw_series(points.iter().map(|&p| Circle::new(p, 4, color.filled()))).map_err(err)?;
-        }
-        chart
-            .configure_series_labels()
-            .position(if legend_low { SeriesLabelPosition::LowerRight } else { SeriesLabelPosition::UpperRight })
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font(font(16))
-            .draw()
-            .map_err(err)?;
-        Ok(())
+        draw_lines(&mut chart, lines, if legend_low { SeriesLabelPosition::LowerRight } else { SeriesLabelPosition::UpperRight })
     })
+}
+
+/// Each line with a dot at each point, and their legend at `legend`.
+pub(super) fn draw_lines<'a>(
+    chart: &mut ChartContext<'a, BitMapBackend<'a>, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>,
+    lines: &[Line],
+    legend: SeriesLabelPosition,
+) -> Result<(), String> {
+    for (name, color, points) in lines {
+        let color = *color;
+        chart
+            .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(3)))
+            .map_err(err)?
+            .label(name.as_str())
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(3)));
+        chart.draw_series(points.iter().map(|&p| Circle::new(p, 4, color.filled()))).map_err(err)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(legend)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font(font(16))
+        .draw()
+        .map_err(err)?;
+    Ok(())
 }
 
 /// The `training` and `validation` lines of one history.

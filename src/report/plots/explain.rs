@@ -113,24 +113,12 @@ pub fn robustness_chart(curves: &[(&str, &Robustness)]) -> Picture {
             .axis_desc_style(font(16))
             .draw()
             .map_err(err)?;
-        for ((name, curve), &color) in curves.iter().zip(colors.iter().cycle()) {
-            let points: Vec<(f64, f64)> = curve.points.iter().map(|&(e, a)| (e as f64, a)).collect();
-            chart
-                .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(3)))
-                .map_err(err)?
-                .label(*name)
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(3)));
-            chart.draw_series(points.iter().map(|&p| Circle::new(p, 4, color.filled()))).map_err(err)?;
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font(font(16))
-            .draw()
-            .map_err(err)?;
-        Ok(())
+        let lines: Vec<super::charts::Line> = curves
+            .iter()
+            .zip(colors.iter().cycle())
+            .map(|((name, curve), &color)| (name.to_string(), color, curve.points.iter().map(|&(e, a)| (e as f64, a)).collect()))
+            .collect();
+        super::charts::draw_lines(&mut chart, &lines, SeriesLabelPosition::UpperRight)
     })
 }
 
