@@ -225,20 +225,45 @@ def draw_and_read(driver, digit):
     return shown(), lit
 
 
-def inside_checks(driver, failures, screenshot=None):
-    """The look inside the network: the page's numbers against the library's, then its panels:
-    one row per layer, a click on a pixel of a feature map explains it, Fool it fools."""
-    cases = fixture("inside.json")
+def compare_inside(driver, cases, failures, network):
+    """The page's every layer, saliency and fooling for `cases` against the library's."""
     got = driver.execute_script(INSIDE_CASES, cases)
     for c, g in zip(cases, got):
         want = c["fooled"]
         same_fooling = (want is None) == (g["fooled"] is None) and (want is None or (
             want["predicted"] == g["fooled"]["predicted"] and abs(want["steps"] - g["fooled"]["steps"]) <= 1))
-        print(f"browser: test digit {c['label']} inside the page's network: every layer within {g['layer']:.1e} of the "
+        print(f"browser: test digit {c['label']} inside the page's copy of {network} network: every layer within {g['layer']:.1e} of the "
               f"library (of each layer's largest value), saliency within {g['saliency']:.1e}; fooled as the library "
               f"({want and (want['predicted'], want['steps'])} vs {g['fooled'] and (g['fooled']['predicted'], g['fooled']['steps'])}): {same_fooling}")
         if g["layer"] > 1e-4 or g["saliency"] > 1e-3 or not same_fooling:
-            failures.append(f"the page's look inside differs from the library's for a {c['label']}: {g} vs {want}")
+            failures.append(f"the page's look inside {network} network differs from the library's for a {c['label']}: {g} vs {want}")
+
+
+def better_network_checks(driver, failures):
+    """Any network, read from its model file: the page served with the better one shows its own
+    layers, and its numbers are the library's."""
+    server = subprocess.Popen([str(BINARY), "serve", "--port", "0", "--network", "better"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline()
+        driver.get("http://" + line.split("http://")[1].split()[0])
+        WebDriverWait(driver, 10).until(lambda d: "this device" in d.find_element(By.ID, "mode").text)
+        cases = fixture("inside-better.json")
+        compare_inside(driver, cases, failures, "the better")
+        driver.execute_script("showReading(arguments[0]);", cases[0]["pixels"])
+        titles = [t.split(" →")[0] for t in driver.execute_script("return [...document.querySelectorAll('#layers h3')].map(h => h.textContent)")]
+        print(f"browser: the page served with the better network shows its {len(titles)} rows: {', '.join(titles)}")
+        if titles != cases[0]["rows"]:
+            failures.append(f"the better network's page shows {titles}, not {cases[0]['rows']}")
+    finally:
+        server.kill()
+        server.wait()
+
+
+def inside_checks(driver, failures, screenshot=None):
+    """The look inside the network: the page's numbers against the library's, then its panels:
+    one row per layer, a click on a pixel of a feature map explains it, Fool it fools."""
+    cases = fixture("inside.json")
+    compare_inside(driver, cases, failures, "the lesson's")
     # The panels, for the first digit: its rows, a click on a feature map's brightest pixel.
     case = cases[0]
     driver.execute_script("showReading(arguments[0]);", case["pixels"])
@@ -359,6 +384,9 @@ def main():
 
         inside_checks(driver, failures, args.screenshot and args.screenshot.with_name(args.screenshot.stem + "-inside.png"))
         number_checks(driver, failures, args.screenshot and args.screenshot.with_name(args.screenshot.stem + "-number.png"))
+        better_network_checks(driver, failures)
+        driver.get(url)
+        WebDriverWait(driver, 10).until(lambda d: "this device" in d.find_element(By.ID, "mode").text)
 
         driver.set_script_timeout(120)
         started = time.time()

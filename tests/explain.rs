@@ -119,27 +119,35 @@ fn robustness_falls_as_the_nudge_grows_and_starts_at_the_plain_accuracy() -> Res
 /// every layer's output, the saliency of the answer, and the fooling.
 #[test]
 fn writes_the_inside_of_a_few_digits_for_the_page() -> Result<()> {
-    let (model, test) = (lesson_model(), data::load(&data::default_dir())?.test);
-    let (step, most) = mnist_cnn::analysis::FOOLING;
-    let mut cases = Vec::new();
-    for i in [0, 1, 3] {
-        let (pixels, label) = (test.image(i), test.labels[i] as usize);
-        let layers = model.activations(pixels);
-        let probabilities = mnist_cnn::predict::probabilities(&model, pixels);
-        let predicted = argmax(&probabilities);
-        let fooled = adversarial::fool(&model, pixels, label, step, most);
-        // The rows the page shows: the summary's, but for Flatten and Dropout.
-        let rows: Vec<String> = model.summary().layers.into_iter().map(|l| l.name).filter(|n| n != "Flatten" && !n.starts_with("Dropout")).collect();
-        cases.push(serde_json::json!({
-            "pixels": pixels, "label": label, "predicted": predicted,
-            "layers": layers.iter().map(|(n, v)| serde_json::json!({ "op": n.op.name(), "shape": n.shape, "values": v })).collect::<Vec<_>>(),
-            "rows": rows,
-            "saliency": saliency::saliency(&model, pixels, predicted),
-            "fooled": fooled.map(|f| serde_json::json!({ "predicted": f.predicted, "steps": f.steps, "change": f.change })),
-        }));
-    }
+    let test = data::load(&data::default_dir())?.test;
+    let better = mnist_cnn::better::BetterModel::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/better.safetensors"))?;
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/export-check");
     std::fs::create_dir_all(&dir).unwrap();
-    mnist_cnn::write_atomic(&dir.join("inside.json"), serde_json::Value::from(cases).to_string().as_bytes())?;
+    mnist_cnn::write_atomic(&dir.join("inside.json"), inside(&lesson_model(), &test, &[0, 1, 3]).to_string().as_bytes())?;
+    mnist_cnn::write_atomic(&dir.join("inside-better.json"), inside(&better, &test, &[0]).to_string().as_bytes())?;
     Ok(())
+}
+
+/// Test digits `indices` as `model` sees them: every layer, the rows the page shows (the
+/// summary's, but for Flatten and Dropout), the saliency of its answer, and its fooling.
+fn inside(model: &impl Network, test: &data::Split, indices: &[usize]) -> serde_json::Value {
+    let (step, most) = mnist_cnn::analysis::FOOLING;
+    let rows: Vec<String> = model.summary().layers.into_iter().map(|l| l.name).filter(|n| n != "Flatten" && !n.starts_with("Dropout")).collect();
+    let cases: Vec<_> = indices
+        .iter()
+        .map(|&i| {
+            let (pixels, label) = (test.image(i), test.labels[i] as usize);
+            let predicted = argmax(&mnist_cnn::predict::probabilities(model, pixels));
+            let fooled = adversarial::fool(model, pixels, label, step, most);
+            serde_json::json!({
+                "pixels": pixels, "label": label, "predicted": predicted,
+                // Dropout does nothing at inference, and the page's copy of the network leaves it out.
+                "layers": model.activations(pixels).iter().filter(|(n, _)| !matches!(n.op, mnist_cnn::layers::Op::Dropout { .. })).map(|(n, v)| serde_json::json!({ "op": n.op.name(), "shape": n.shape, "values": v })).collect::<Vec<_>>(),
+                "rows": rows,
+                "saliency": saliency::saliency(model, pixels, predicted),
+                "fooled": fooled.map(|f| serde_json::json!({ "predicted": f.predicted, "steps": f.steps, "change": f.change })),
+            })
+        })
+        .collect();
+    serde_json::Value::from(cases)
 }
