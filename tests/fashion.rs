@@ -26,7 +26,7 @@ fn fashion_mnist_loads_trains_and_reports() {
     let out = temp_dir("fashion-reports");
     let small = mnist_cnn::data::TrainTest { train: tr, test: te };
     let written = report::write_reports(&out, &run.history, &run.model, &small).unwrap();
-    assert_eq!(written.len(), 12);
+    assert_eq!(written.len(), 15);
 }
 
 #[test]

@@ -92,7 +92,7 @@ fn reports_are_real_pictures() {
     train::fit(&mut run, &m.train.take(300), &m.test.take(100), &config(2, 0), |_| {}).unwrap();
     let written = report::write_reports(&dir, &run.history, &run.model, &m).unwrap();
     let names: Vec<_> = written.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
-    assert_eq!(names, ["accuracy.png", "loss.png", "predictions.png", "confusion.png", "misclassified.png", "samples.png", "pixels.png", "pooling.png", "filters.png", "feature_maps.png", "feature_maps_pooled.png", "digit_probabilities.png"]);
+    assert_eq!(names, ["accuracy.png", "loss.png", "predictions.png", "confusion.png", "misclassified.png", "saliency.png", "layers.png", "adversarial.png", "samples.png", "pixels.png", "pooling.png", "filters.png", "feature_maps.png", "feature_maps_pooled.png", "digit_probabilities.png"]);
     for p in written {
         let img = image::open(&p).unwrap().to_rgb8();
         assert!(img.width() >= 400 && img.height() >= 300, "{}", p.display());
