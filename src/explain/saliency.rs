@@ -24,3 +24,16 @@ pub fn saliency<N: Network>(model: &N, pixels: &[u8], class: usize) -> Vec<f32> 
     assert_eq!(pixels.len(), PIXELS, "a digit has 28 x 28 pixels");
     gradient(model, pixels, class).iter().zip(pixels).map(|(g, &p)| g * normalise(p)).collect()
 }
+
+/// A digit and what the network made of it, for the saliency picture (`plots::saliency`): its pixels, its true label, the
+/// network's answer with its probability, and the gradient x input map of each class shown.
+#[derive(Debug, Clone)]
+pub struct Looked {
+    pub pixels: Vec<u8>,
+    pub label: usize,
+    pub predicted: usize,
+    pub probability: f32,
+    /// `(class, map)`: one map for a digit read right (its answer), two for a mistake (the
+    /// answer, then the true label).
+    pub maps: Vec<(usize, Vec<f32>)>,
+}

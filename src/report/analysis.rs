@@ -155,7 +155,7 @@ pub fn strongest_window(pixels: &[u8], filter: [[f32; 3]; 3]) -> (usize, usize) 
 
 /// Test digit `index` of `split` with the network's reading and its saliency: the map of its
 /// answer, and for a mistake also the map of the true digit.
-pub fn looked<N: Network>(model: &N, split: &Split, index: usize, probabilities: &[f32; CLASSES]) -> crate::report::plots::Looked {
+pub fn looked<N: Network>(model: &N, split: &Split, index: usize, probabilities: &[f32; CLASSES]) -> crate::explain::saliency::Looked {
     use crate::explain::saliency::saliency;
     let (pixels, label) = (split.image(index), split.labels[index] as usize);
     let predicted = argmax(probabilities);
@@ -163,7 +163,7 @@ pub fn looked<N: Network>(model: &N, split: &Split, index: usize, probabilities:
     if predicted != label {
         maps.push((label, saliency(model, pixels, label)));
     }
-    crate::report::plots::Looked { pixels: pixels.to_vec(), label, predicted, probability: probabilities[predicted], maps }
+    crate::explain::saliency::Looked { pixels: pixels.to_vec(), label, predicted, probability: probabilities[predicted], maps }
 }
 
 /// The first `count` digits of `split` (from `start`) that the network reads right and that

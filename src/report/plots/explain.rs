@@ -2,18 +2,7 @@
 use super::*;
 use crate::explain::adversarial::{Fooled, Robustness};
 
-/// A digit and what the network made of it, for [`saliency`]: its pixels, its true label, the
-/// network's answer with its probability, and the gradient x input map of each class shown.
-#[derive(Debug, Clone)]
-pub struct Looked {
-    pub pixels: Vec<u8>,
-    pub label: usize,
-    pub predicted: usize,
-    pub probability: f32,
-    /// `(class, map)`: one map for a digit read right (its answer), two for a mistake (the
-    /// answer, then the true label).
-    pub maps: Vec<(usize, Vec<f32>)>,
-}
+pub use crate::explain::saliency::Looked;
 
 const CELL: i32 = 3;
 const SIDE_PX: i32 = SIDE as i32 * CELL;
