@@ -570,17 +570,18 @@ const MnistCnn = (() => {
 
   // The gradient with respect to the 784 inputs (0..1 scale) of sum(seed[d] * score[d]), where
   // `seed` is a function of the forward pass (Network::input_gradient).
-  function inputGradient(net, image, seedOf) {
-    const steps = activations(net, image, true);
+  // `steps` is the forward pass of `image` when the caller has it already.
+  function inputGradient(net, image, seedOf, steps = activations(net, image, true)) {
     let g = Float32Array.from(seedOf(steps[steps.length - 1].output));
     for (let i = steps.length - 1; i >= 0; i--) g = back(steps[i], g);
     return g;
   }
 
   // What the network looks at (src/explain/saliency.rs): gradient x input of the score of `cls`.
-  function saliency(net, pixels, cls) {
+  // `steps`: the digit's `activations`, when the caller has them already.
+  function saliency(net, pixels, cls, steps) {
     const image = Float32Array.from(pixels, p => p / 255);
-    const g = inputGradient(net, image, () => Array.from({ length: 10 }, (_, d) => (d === cls ? 1 : 0)));
+    const g = inputGradient(net, image, () => Array.from({ length: 10 }, (_, d) => (d === cls ? 1 : 0)), steps);
     return g.map((v, i) => v * image[i]);
   }
 
@@ -591,17 +592,19 @@ const MnistCnn = (() => {
   function fool(net, pixels, label, step, most) {
     const original = Float32Array.from(pixels, p => p / 255);
     const argmax = p => p.indexOf(Math.max(...p));
-    if (argmax(probabilities(net, original, true)) !== label) return null;
-    let image = Float32Array.from(original);
-    const steps = Math.max(1, Math.round(most / step));
-    for (let n = 1; n <= steps; n++) {
+    // One forward pass per step: the one that reads the nudged image also gives the next gradient.
+    let image = Float32Array.from(original), steps = activations(net, image, true);
+    if (argmax(softmax(steps[steps.length - 1].output)) !== label) return null;
+    const limit = Math.max(1, Math.round(most / step));
+    for (let n = 1; n <= limit; n++) {
       // The loss's gradient with respect to the scores: softmax minus the one-hot label.
-      const g = inputGradient(net, image, scores => softmax(scores).map((p, d) => p - (d === label ? 1 : 0)));
+      const g = inputGradient(net, image, scores => softmax(scores).map((p, d) => p - (d === label ? 1 : 0)), steps);
       image = image.map((v, i) => {
         const moved = v + step * Math.sign(g[i]);
         return clamp(clamp(moved, original[i] - most, original[i] + most), 0, 1);
       });
-      const p = probabilities(net, image, true), read = argmax(p);
+      steps = activations(net, image, true);
+      const p = softmax(steps[steps.length - 1].output), read = argmax(p);
       if (read !== label) {
         let change = 0;
         image.forEach((v, i) => { change = Math.max(change, Math.abs(v - original[i])); });
@@ -611,5 +614,5 @@ const MnistCnn = (() => {
     return null;
   }
 
-  return { prepare, preparePhoto, readNumber, load, loadScript, parse, probabilities, activations, saliency, fool };
+  return { prepare, preparePhoto, readNumber, load, loadScript, parse, probabilities, softmax, activations, saliency, fool };
 })();
