@@ -152,19 +152,20 @@ fn flatten_lays_channels_out_in_order() {
     assert_eq!(y.as_vec(), data);
 }
 
-/// One case of the test below: images of `$side` x `$side`, pooled to 5x5.
-macro_rules! fused_matches_layers { ($side:literal, $seed:literal) => {{
+/// One case of the test below: images of `$side` x `$side` with `$inp` channels, pooled to 5x5.
+macro_rules! fused_matches_layers { ($side:literal, $inp:literal, $seed:literal) => {{
     const S: usize = $side;
+    const I: usize = $inp;
     use mnist_cnn::layers::{conv_relu_pool, InputGradient};
     const N: usize = 19;
     let mut rng = StdRng::seed_from_u64($seed);
-    let (x, w, b) = (random(N * 2 * S * S, &mut rng), random(5 * 2 * 3 * 3, &mut rng), random(5, &mut rng));
+    let (x, w, b) = (random(N * I * S * S, &mut rng), random(5 * I * 3 * 3, &mut rng), random(5, &mut rng));
     let r = random(N * 5 * 5 * 5, &mut rng);
     let dev: Cpu = Default::default();
-    let mut conv: Conv2D<2, 5, 3> = dev.build_module::<mnist_cnn::layers::builder::Conv2D<2, 5, 3>, f32>();
+    let mut conv: Conv2D<I, 5, 3> = dev.build_module::<mnist_cnn::layers::builder::Conv2D<I, 5, 3>, f32>();
     conv.weight.copy_from(&w);
     conv.bias.copy_from(&b);
-    let xt = dev.tensor_from_vec(x, (N, Const::<2>, Const::<S>, Const::<S>));
+    let xt = dev.tensor_from_vec(x, (N, Const::<I>, Const::<S>, Const::<S>));
     let rt = dev.tensor_from_vec(r, (N, Const::<5>, Const::<5>, Const::<5>));
 
     let layered = MaxPool2D::<2>.forward(conv.forward(xt.leaky_trace()).relu());
@@ -183,11 +184,15 @@ macro_rules! fused_matches_layers { ($side:literal, $seed:literal) => {{
 /// The fused `Conv2D -> ReLU -> MaxPool2D` gives the numbers of the three layers run one after
 /// the other: outputs, and gradients for the weights, the bias and the input. 19 images, so
 /// that the batch is split into uneven parallel chunks; 12x12 images (pooled 10x10 maps) and
-/// 13x13 ones (11x11 maps, whose last row and column the pooling leaves out).
+/// 13x13 ones (11x11 maps, whose last row and column the pooling leaves out); with 2 input
+/// channels (matrix products over the patches) and 8 (Winograd's algorithm, whose 2x2 tiles the
+/// fused path crops to 10x10 where the layer alone computes 11x11: the same numbers still).
 #[test]
 fn fused_conv_relu_pool_matches_the_three_layers() {
-    fused_matches_layers!(12, 4);
-    fused_matches_layers!(13, 5);
+    fused_matches_layers!(12, 2, 4);
+    fused_matches_layers!(13, 2, 5);
+    fused_matches_layers!(12, 8, 6);
+    fused_matches_layers!(13, 8, 7);
 }
 
 /// The same for a first layer (one input channel, no input gradient), which takes the direct

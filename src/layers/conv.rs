@@ -129,7 +129,7 @@ where
         self.bias.copy_into(&mut bs);
 
         let mut ys = vec![0.0; geom.output_len()];
-        kernels::conv_forward(&geom, &xs, &ws, &bs, &mut ys, true);
+        kernels::conv_forward(&geom, &xs, &kernels::Filters::new(&geom, &ws), &bs, &mut ys, None, true);
         let shape = (batch, Const::<OUT>, H::Output::default(), W::Output::default());
         let y = x.device().tensor_from_vec(ys, shape);
 
@@ -139,7 +139,7 @@ where
                 with_output_grad!(grads, &y_g, |gy| {
                     kernels::conv_backward_bias(&geom, &gy, grads.get_or_alloc_mut(&b_g)?);
                     let mut gx = std::mem::take(&mut **grads.get_or_alloc_mut(&x_g)?);
-                    kernels::conv_backward(&geom, &xs, &ws, &gy, Some(grads.get_or_alloc_mut(&w_g)?), Some(&mut gx), true);
+                    kernels::conv_backward(&geom, &xs, &kernels::Filters::new(&geom, &ws), None, &gy, Some(grads.get_or_alloc_mut(&w_g)?), Some(&mut gx), true);
                     **grads.get_or_alloc_mut(&x_g)? = gx;
                     Ok(())
                 })

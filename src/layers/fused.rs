@@ -7,7 +7,9 @@
 //! and the gradient reaches the same input (the first maximum of the block) or, when the maximum
 //! is not positive, no input at all. Why it is faster: the full-size feature maps (21,632 floats
 //! an image) are neither stored for the next layer nor read back; the convolution and its weight
-//! gradient are matrix products over the image's patches (im2col), or for a single-channel input
+//! gradient are matrix products over the image's patches (im2col) or, for 3x3 filters over
+//! several channels, over Winograd's transformed tiles (`kernels::winograd`, whose transformed
+//! input tiles the forward pass keeps for the backward pass), or for a single-channel input
 //! (the first layer) direct vector kernels with the same numbers (`kernels::conv1_relu_pool2`);
 //! and the input gradient, when asked for, visits only the positions that won their block and
 //! passed the ReLU.
@@ -79,8 +81,9 @@ where
     let grad_input = input_gradient == InputGradient::Compute;
     let (batch, _, _, _) = *x.shape();
     let conv_geom = Conv2D::<IN, OUT, K, S, Pad, f32, Cpu>::geometry(1, H::SIZE, W::SIZE);
-    // The direct first-layer kernels: one input channel, stride 1, no padding, 2x2 pooling.
-    let direct = IN == 1 && (pk, ps) == (2, 2) && K <= 3 && conv_geom.is_plain();
+    // The direct first-layer kernels: one input channel, filters up to 5x5, stride 1, no padding,
+    // 2x2 pooling.
+    let direct = IN == 1 && (pk, ps) == (2, 2) && K <= 5 && conv_geom.is_plain();
     // Where the pooling leaves the last rows or columns out (11 rows, 2x2 windows), they are
     // not computed (but the direct kernels take whole maps).
     let pooled = PoolGeom { planes: OUT, h: conv_geom.ho(), w: conv_geom.wo(), k: pk, s: ps };
@@ -99,7 +102,20 @@ where
 
     let mut ys = vec![0.0; n * out_len];
     let mut argmax = vec![0u32; n * out_len];
-    let chunk = |((y, arg), x): ((&mut [f32], &mut [u32]), &[f32])| {
+    let filters = kernels::Filters::new(&conv_geom, &ws);
+    // What each image's convolution keeps for the backward pass (Winograd's input tiles), if any.
+    let kept_len = filters.kept_len(&conv_geom.with_batch(1));
+    let mut kept = kernels::Kept::new(if T::OWNS_TAPE { n * kept_len } else { 0 });
+    let keep_chunk = CHUNK * kept_len.max(1);
+    // A chunk's part of the kept tiles, and what the chunk works on: outputs, winners, inputs, part.
+    type Keep<'a> = Option<&'a mut [f32]>;
+    type Part<'a, 'b> = (((&'a mut [f32], &'a mut [u32]), &'a [f32]), &'b mut Keep<'a>);
+    let mut keeps: Vec<Keep> = if kept.is_empty() {
+        (0..n.div_ceil(CHUNK)).map(|_| None).collect()
+    } else {
+        kept.chunks_mut(keep_chunk).map(Some).collect()
+    };
+    let chunk = |(((y, arg), x), keep): Part| {
         let mut halves = Vec::new();
         let mut pairs = y.chunks_mut(out_len).zip(arg.chunks_mut(out_len)).zip(x.chunks(in_len));
         // The direct kernels decline (for all images alike) where they do not apply.
@@ -109,7 +125,7 @@ where
         // The chunk's convolutions as matrix products of several images each, then the pooling.
         let g = conv_geom.with_batch(x.len() / in_len);
         let mut maps = vec![0.0; g.output_len()];
-        kernels::conv_forward(&g, x, &ws, &bs, &mut maps, false);
+        kernels::conv_forward(&g, x, &filters, &bs, &mut maps, keep.as_deref_mut(), false);
         for ((y, arg), maps) in y.chunks_mut(out_len).zip(arg.chunks_mut(out_len)).zip(maps.chunks(conv_geom.output_len())) {
             kernels::max_pool_forward(&pool_geom, maps, y, arg);
             if relu {
@@ -123,13 +139,15 @@ where
     };
     if n <= CHUNK {
         // One chunk: on this thread, without waking another (a single image to predict).
-        chunk(((&mut ys, &mut argmax), &xs));
+        chunk((((&mut ys, &mut argmax), &xs), &mut keeps[0]));
     } else {
         ys.par_chunks_mut(CHUNK * out_len)
             .zip(argmax.par_chunks_mut(CHUNK * out_len))
             .zip(xs.par_chunks(CHUNK * in_len))
+            .zip(keeps.par_iter_mut())
             .for_each(chunk);
     }
+    drop(keeps);
     let shape = (batch, Const::<OUT>, pool_geom.ho(), pool_geom.wo());
     let y = x.device().tensor_from_vec(ys, shape);
 
@@ -139,6 +157,7 @@ where
             with_output_grad!(grads, &y_g, |gy| {
                 let plane_out = conv_geom.ho() * conv_geom.wo();
                 let chunks = n.div_ceil(CHUNK);
+                let filters = kernels::Filters::new(&conv_geom, &ws);
                 let gx_chunks: Vec<Option<&mut [f32]>> = if grad_input {
                     grads.get_or_alloc_mut(&x_g)?.chunks_mut(CHUNK * in_len).map(Some).collect()
                 } else {
@@ -153,6 +172,7 @@ where
                         let images = chunk * CHUNK..(n.min((chunk + 1) * CHUNK));
                         let (gy, arg) = (&gy[images.start * out_len..images.end * out_len], &argmax[images.start * out_len..images.end * out_len]);
                         let x = &xs[images.start * in_len..images.end * in_len];
+                        let kept = (!kept.is_empty()).then(|| &kept[images.start * kept_len..images.end * kept_len]);
                         let (mut gw, mut gb) = (vec![0.0f32; ws.len()], vec![0.0f32; OUT]);
                         for (gy, arg) in gy.chunks(out_len).zip(arg.chunks(out_len)) {
                             kernels::pooled_bias_grad(gy, arg, CUT, &mut gb);
@@ -178,7 +198,7 @@ where
                             }
                         }
                         let g = conv_geom.with_batch(images.len());
-                        kernels::conv_backward(&g, x, &ws, &gmaps, (!direct_done).then_some(&mut gw[..]), gx, false);
+                        kernels::conv_backward(&g, x, &filters, kept, &gmaps, (!direct_done).then_some(&mut gw[..]), gx, false);
                         (gw, gb)
                     })
                     .collect();

@@ -1,11 +1,12 @@
 //! The convolution as matrix products: the patches of a group of images laid out as the
 //! columns of one matrix ("im2col"), multiplied by the filters, and back for the gradients.
 use super::matmul::matmul_strided;
+use super::winograd;
 
 /// Sizes of one convolution call: `batch` images of `inp x h x w` to `out x ho x wo`, windows of
 /// `k x k` moved `s` pixels at a time over the image padded with `pt` zero rows above and `pl`
 /// zero columns on the left (and as many below and on the right as [`ConvGeom::new`] was given).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ConvGeom {
     pub batch: usize,
     pub inp: usize,
@@ -250,9 +251,33 @@ fn group_backward(
     }
 }
 
+/// A layer's filters (`[out, inp, k, k]`) as its convolution reads them: as they are, and for
+/// Winograd's algorithm also transformed ([`winograd`]), once for all the calls of a pass.
+pub(crate) struct Filters<'a> {
+    w: &'a [f32],
+    winograd: Option<Vec<f32>>,
+}
+
+impl<'a> Filters<'a> {
+    pub fn new(g: &ConvGeom, w: &'a [f32]) -> Self {
+        Filters { w, winograd: winograd::applies(g).then(|| winograd::filters(g, w)) }
+    }
+    /// Floats that a forward pass of `g` keeps for its backward pass (none for matrix products
+    /// over the patches, which are laid out again from the input).
+    pub fn kept_len(&self, g: &ConvGeom) -> usize {
+        if self.winograd.is_some() && winograd::applies(g) { winograd::kept_len(g) } else { 0 }
+    }
+}
+
 /// `y[b, o] = bias[o] + sum over (i, ky, kx) of w[o, i, ky, kx] * x[b, i, . + ky, . + kx]`,
-/// computed for each group of images ([`ConvGeom::group`]) as `bias + w x im2col(x)`.
-pub(crate) fn conv_forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], y: &mut [f32], parallel: bool) {
+/// computed for each group of images ([`ConvGeom::group`]) as `bias + w x im2col(x)`, or for
+/// the 3x3 filters of a layer with several input channels by Winograd's algorithm ([`winograd`]).
+/// With `keep` ([`Filters::kept_len`] floats), what the backward pass can reuse is left there.
+pub(crate) fn conv_forward(g: &ConvGeom, x: &[f32], f: &Filters, bias: &[f32], y: &mut [f32], keep: Option<&mut [f32]>, parallel: bool) {
+    let w = f.w;
+    if let Some(u) = f.winograd.as_deref().filter(|_| winograd::applies(g)) {
+        return winograd::forward(g, x, u, bias, y, keep, parallel);
+    }
     let (plane_in, plane_out) = (g.inp * g.h * g.w, g.out * g.ho() * g.wo());
     let group = g.group();
     let (mut cols, mut prod) = (Vec::new(), Vec::new());
@@ -269,8 +294,13 @@ pub(crate) fn conv_forward(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], y: 
 /// If asked for, the weight gradient `gw[o, i, ky, kx] += sum over (b, r, c) of gy[b, o, r, c] * x[b, i, r +
 /// ky, c + kx]` and, if asked for, the input gradient `gx[b, i, r + ky, c + kx] += sum over o of
 /// w[o, i, ky, kx] * gy[b, o, r, c]`, for each group of images as [`group_backward`].
+/// `kept`: what the forward pass kept ([`conv_forward`]), if it did.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn conv_backward(g: &ConvGeom, x: &[f32], w: &[f32], gy: &[f32], mut gw: Option<&mut [f32]>, mut gx: Option<&mut [f32]>, parallel: bool) {
+pub(crate) fn conv_backward(g: &ConvGeom, x: &[f32], f: &Filters, kept: Option<&[f32]>, gy: &[f32], mut gw: Option<&mut [f32]>, mut gx: Option<&mut [f32]>, parallel: bool) {
+    let w = f.w;
+    if let Some(u) = f.winograd.as_deref().filter(|_| winograd::applies(g)) {
+        return winograd::backward(g, x, u, kept, gy, gw, gx, parallel);
+    }
     let (plane_in, plane_out) = (g.inp * g.h * g.w, g.out * g.ho() * g.wo());
     let group = g.group();
     let (mut cols, mut gyc, mut gcols) = (Vec::new(), Vec::new(), Vec::new());
@@ -309,7 +339,14 @@ mod tests {
             ConvGeom::new(4, 3, 5, 3, (7, 8), 2, (1, 1), (0, 1)),
             ConvGeom::new(2, 2, 4, 3, (9, 9), 1, (0, 0), (0, 0)).cropped(6, 5),
             ConvGeom::new(19, 6, 3, 3, (5, 5), 1, (0, 0), (0, 0)),
+            // Winograd's 2x2 tiles: even and odd maps, cropped, padded, groups of several images.
+            ConvGeom::new(3, 8, 5, 3, (10, 10), 1, (0, 0), (0, 0)),
+            ConvGeom::new(2, 9, 4, 3, (13, 12), 1, (0, 0), (0, 0)),
+            ConvGeom::new(2, 8, 3, 3, (13, 13), 1, (0, 0), (0, 0)).cropped(10, 10),
+            ConvGeom::new(2, 8, 3, 3, (7, 9), 1, (1, 1), (1, 1)),
+            ConvGeom::new(23, 8, 2, 3, (7, 7), 1, (0, 0), (0, 0)),
         ];
+        assert!(cases[4..].iter().all(winograd::applies) && !cases[..4].iter().any(winograd::applies));
         assert_eq!(cases[3].group(), 7, "19 images of 3x3 maps in three groups");
         for g in cases {
             let (kk, p) = (g.inp * g.k * g.k, g.ho() * g.wo());
@@ -334,12 +371,17 @@ mod tests {
                 }
             }
             let mut y = vec![f32::NAN; g.output_len()];
-            conv_forward(&g, &x, &w, &b, &mut y, true);
-            let (mut gw, mut gx) = (vec![0.0; w.len()], vec![0.0; x.len()]);
-            conv_backward(&g, &x, &w, &gy, Some(&mut gw), Some(&mut gx), true);
-            for (got, want) in [(&y, &want_y), (&gw, &want_gw), (&gx, &want_gx)] {
-                for (a, b) in got.iter().zip(want.iter()) {
-                    assert!((*a as f64 - b).abs() < 1e-4 * (1.0 + b.abs()), "{g:?}: {a} vs {b}");
+            // Winograd's backward pass with the tiles its forward pass kept, and without.
+            let f = Filters::new(&g, &w);
+            let mut kept = vec![0.0; f.kept_len(&g)];
+            conv_forward(&g, &x, &f, &b, &mut y, Some(&mut kept), true);
+            for kept in [Some(&kept[..]).filter(|k| !k.is_empty()), None] {
+                let (mut gw, mut gx) = (vec![0.0; w.len()], vec![0.0; x.len()]);
+                conv_backward(&g, &x, &f, kept, &gy, Some(&mut gw), Some(&mut gx), true);
+                for (got, want) in [(&y, &want_y), (&gw, &want_gw), (&gx, &want_gx)] {
+                    for (a, b) in got.iter().zip(want.iter()) {
+                        assert!((*a as f64 - b).abs() < 1e-5 * (1.0 + b.abs()), "{g:?}: {a} vs {b}");
+                    }
                 }
             }
         }

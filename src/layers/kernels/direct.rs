@@ -7,7 +7,7 @@ use super::pool::first_max;
 use crate::cpu::{instruction_set, InstructionSet};
 
 /// `maxpool2x2(relu(conv(x)))` of one single-channel image `x` (`h x w`) with `K x K` filters,
-/// `K <= 3`, computed directly instead of through [`im2col`], a matrix product and
+/// `K <= 5`, computed directly instead of through [`im2col`], a matrix product and
 /// [`max_pool_forward`]: the first layer has only `K*K` products per output, too few for a
 /// matrix product to pay for its packing. Writes each pooled output and where it came from
 /// (`argmax`, an index into the image's `[out, ho, wo]` feature maps, or `cut` when the ReLU
@@ -72,9 +72,10 @@ pub(crate) fn conv1_relu_pool2<const K: usize>(
 /// each filter tap collects `gradient x input pixel` over the positions that won their block
 /// and passed the ReLU (the others have no gradient). Each sum runs in order of position, in
 /// blocks of [`GEMM_DEPTH_BLOCK`] added to `gw` one after the other: the numbers of the matrix
-/// product `gemm` computes for 3x3 filters, 29 to 64 of them (with fewer outputs it sums in
-/// another order, with more in other blocks). Only there, and with fused multiply-add (see
-/// [`conv1_relu_pool2`]), does it run; otherwise it returns `false`, computing nothing.
+/// product `gemm` computes where its `[out, K*K]` output has over 256 elements and at most 64
+/// rows (3x3: 29 to 64 filters; 5x5: 11 to 64; otherwise it sums in another order). Only
+/// there, and with fused multiply-add (see [`conv1_relu_pool2`]), does it run; otherwise it
+/// returns `false`, computing nothing.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn conv1_pool2_weight_grad<const K: usize>(
     g: &ConvGeom,
@@ -85,7 +86,7 @@ pub(crate) fn conv1_pool2_weight_grad<const K: usize>(
     gw: &mut [f32],
     scratch: &mut Vec<f32>,
 ) -> bool {
-    if K != 3 || !(29..=64).contains(&g.out) {
+    if K > SIDE || g.out * K * K <= 256 || g.out > 64 {
         return false;
     }
     #[cfg(target_arch = "x86_64")]
@@ -128,8 +129,9 @@ pub(crate) fn conv1_pool2_weight_grad<const K: usize>(
 /// turn (`kc = k.min(512)` in `gemm_basic_generic`).
 const GEMM_DEPTH_BLOCK: usize = 512;
 
-/// Taps of the largest filter the direct kernels take (3x3).
-const TAPS: usize = 9;
+/// Sides and taps of the largest filter the direct kernels take (5x5).
+const SIDE: usize = 5;
+const TAPS: usize = SIDE * SIDE;
 
 /// The loops of [`conv1_pool2_weight_grad`]. The pooled gradients are first put back at the
 /// positions that won (zero elsewhere), position-major: `[ho*wo, out]`. Then, for `LANES`
@@ -148,7 +150,7 @@ unsafe fn conv1_pool2_weight_grad_body<V: lanes::Lanes, const K: usize>(
     gw: &mut [f32],
     scratch: &mut Vec<f32>,
 ) {
-    assert!(g.batch == 1 && g.inp == 1 && g.k == K && K * K <= TAPS, "one single-channel image, filters up to 3x3");
+    assert!(g.batch == 1 && g.inp == 1 && g.k == K && K <= SIDE, "one single-channel image, filters up to 5x5");
     let (ho, wo) = (g.ho(), g.wo());
     let plane_out = ho * wo;
     let per_out = gy.len() / g.out;
@@ -201,7 +203,7 @@ unsafe fn conv1_pool2_weight_grad_body<V: lanes::Lanes, const K: usize>(
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn conv1_relu_pool2_body<const K: usize>(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], cut: u32, y: &mut [f32], argmax: &mut [u32], halves: &mut Vec<f32>) {
-    assert!(g.batch == 1 && g.inp == 1 && g.k == K && K <= 3, "one single-channel image, filters up to 3x3");
+    assert!(g.batch == 1 && g.inp == 1 && g.k == K && K <= SIDE, "one single-channel image, filters up to 5x5");
     let (ho, wo) = (g.ho(), g.wo());
     let (ph, pw) = (ho / 2, wo / 2);
     // Room for the last vector's lanes past the image's edge (zeros, computed and dropped).
@@ -222,7 +224,7 @@ fn conv1_relu_pool2_body<const K: usize>(g: &ConvGeom, x: &[f32], w: &[f32], bia
     for pr in 0..ph {
         for c0 in (0..pw).step_by(LANES) {
             // runs[dr][s]: input row 2*pr + dr, column 2*(c0 + lane) + s.
-            let mut runs = [[[0.0f32; LANES]; 4]; 4];
+            let mut runs = [[[0.0f32; LANES]; SIDE + 1]; SIDE + 1];
             for (dr, row_runs) in runs.iter_mut().enumerate().take(K + 1) {
                 for (s, run) in row_runs.iter_mut().enumerate().take(K + 1) {
                     let half = if s % 2 == 0 { &*even } else { &*odd };
@@ -288,7 +290,7 @@ pub(crate) fn pooled_bias_grad(gy: &[f32], argmax: &[u32], cut: u32, gb: &mut [f
 mod tests {
     use super::*;
     use rand::{rngs::StdRng, Rng, SeedableRng};
-    use super::super::conv::{conv_forward, im2col};
+    use super::super::conv::{conv_forward, im2col, Filters};
     use super::super::pool::{max_pool_forward, PoolGeom};
     use super::super::matmul::matmul;
     use crate::cpu::INSTRUCTION_SET_LIMIT;
@@ -303,6 +305,7 @@ mod tests {
             INSTRUCTION_SET_LIMIT.with(|l| l.set(limit));
             let mut rng = StdRng::seed_from_u64(3);
             for (h, w, out) in [(28, 28, 32), (9, 40, 3), (12, 11, 4), (6, 70, 2), (28, 28, 1)] {
+                check::<5>(h, w, out, &mut rng);
                 check::<3>(h, w, out, &mut rng);
                 check::<2>(h, w, out, &mut rng);
                 check::<1>(h, w, out, &mut rng);
@@ -317,9 +320,8 @@ mod tests {
         let x: Vec<f32> = (0..h * w).map(|i| if i % 3 == 0 { rng.gen_range(-2..3) as f32 } else { rng.gen_range(-1.0..1.0) }).collect();
         let wt: Vec<f32> = (0..out * K * K).map(|_| rng.gen_range(-1.0..1.0)).collect();
         let b: Vec<f32> = (0..out).map(|i| if i % 2 == 0 { 0.0 } else { rng.gen_range(-0.5..0.5) }).collect();
-
         let mut maps = vec![0.0; g.output_len()];
-        conv_forward(&g, &x, &wt, &b, &mut maps, false);
+        conv_forward(&g, &x, &Filters::new(&g, &wt), &b, &mut maps, None, false);
         let (mut y1, mut a1) = (vec![0.0; p.output_len()], vec![0u32; p.output_len()]);
         max_pool_forward(&p, &maps, &mut y1, &mut a1);
         for (v, a) in y1.iter_mut().zip(a1.iter_mut()) {
@@ -339,32 +341,33 @@ mod tests {
     }
 
     /// The direct weight gradient gives exactly the matrix product's numbers for the lesson's
-    /// first layer (28x28 images, 32 filters of 3x3: `gemm` sums 676 positions as 512 + 164)
-    /// and others of 29 to 64 filters, onto a gradient that already holds something, on each
-    /// instruction set; for other filter counts it leaves the work to the matrix product.
+    /// first layer (32 filters of 3x3 on 28x28: `gemm` sums 676 positions as 512 + 164), LeNet's
+    /// (20 of 5x5) and others, onto a gradient that holds something, on each instruction set;
+    /// for shapes where `gemm` sums in another order it leaves the work to the matrix product.
     #[test]
     fn direct_weight_grad_equals_the_matrix_product() {
         for limit in [InstructionSet::Avx512, InstructionSet::Avx2Fma] {
             INSTRUCTION_SET_LIMIT.with(|l| l.set(limit));
-            weight_grads_with(StdRng::seed_from_u64(5));
+            weight_grads_with::<3>(StdRng::seed_from_u64(5));
+            weight_grads_with::<5>(StdRng::seed_from_u64(6));
         }
     }
 
-    fn weight_grads_with(mut rng: StdRng) {
-        for (h, w, out) in [(28, 28, 32), (30, 30, 48), (20, 20, 20), (12, 40, 70)] {
-            let g = ConvGeom::valid(1, 1, out, 3, h, w);
+    fn weight_grads_with<const K: usize>(mut rng: StdRng) {
+        for (h, w, out) in [(28, 28, 32), (30, 30, 48), (20, 20, 20), (12, 40, 70), (28, 28, 20)] {
+            let g = ConvGeom::valid(1, 1, out, K, h, w);
             let p = PoolGeom { planes: out, h: g.ho(), w: g.wo(), k: 2, s: 2 };
             let x: Vec<f32> = (0..h * w).map(|_| rng.gen_range(-1.0..1.0)).collect();
-            let wt: Vec<f32> = (0..out * 9).map(|_| rng.gen_range(-1.0..1.0)).collect();
+            let wt: Vec<f32> = (0..out * K * K).map(|_| rng.gen_range(-1.0..1.0)).collect();
             let b: Vec<f32> = (0..out).map(|_| rng.gen_range(-0.1..0.1)).collect();
             let n = p.output_len();
             let (mut y, mut a) = (vec![0.0; n], vec![0u32; n]);
-            if !conv1_relu_pool2::<3>(&g, &x, &wt, &b, u32::MAX, &mut y, &mut a, &mut Vec::new()) {
+            if !conv1_relu_pool2::<K>(&g, &x, &wt, &b, u32::MAX, &mut y, &mut a, &mut Vec::new()) {
                 return; // no FMA: the matrix-product path is the only one (see the test above)
             }
             assert!(a.contains(&u32::MAX), "some outputs cut");
             let gy: Vec<f32> = (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect();
-            let mut gw1: Vec<f32> = (0..out * 9).map(|_| rng.gen_range(-1.0..1.0)).collect();
+            let mut gw1: Vec<f32> = (0..out * K * K).map(|_| rng.gen_range(-1.0..1.0)).collect();
             let mut gw2 = gw1.clone();
             let mut gmaps = vec![0.0; g.output_len()];
             for (&at, &gv) in a.iter().zip(&gy) {
@@ -373,13 +376,13 @@ mod tests {
                 }
             }
             let plane = g.ho() * g.wo();
-            let mut cols = vec![0.0; 9 * plane];
+            let mut cols = vec![0.0; K * K * plane];
             im2col(&g, &x, &mut cols);
-            matmul(out, plane, 9, &gmaps, &cols, true, &mut gw1, true);
-            let used = conv1_pool2_weight_grad::<3>(&g, &x, &gy, &a, u32::MAX, &mut gw2, &mut Vec::new());
-            assert_eq!(used, (29..=64).contains(&out), "{out} filters");
+            matmul(out, plane, K * K, &gmaps, &cols, true, &mut gw1, true);
+            let used = conv1_pool2_weight_grad::<K>(&g, &x, &gy, &a, u32::MAX, &mut gw2, &mut Vec::new());
+            assert_eq!(used, out * K * K > 256 && out <= 64, "{out} filters of {K}x{K}");
             if used {
-                assert_eq!(gw1.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), gw2.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), "{h}x{w}, {out} filters");
+                assert_eq!(gw1.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), gw2.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), "{h}x{w}, {out} filters of {K}x{K}");
             }
 
             // The bias gradient: the same sums, in the same order, as one filter at a time.
