@@ -9,7 +9,6 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
-use std::sync::{Condvar, Mutex};
 
 use serde_json::json;
 
@@ -243,16 +242,25 @@ pub fn serve<N: Network + Sync>(model: &N, options: &Options) -> Result<()> {
 
 /// Serves the page on `listener` (bound already) until the process ends, printing nothing.
 pub fn serve_on<N: Network + Sync>(listener: TcpListener, model: &N, limits: &Limits) -> std::io::Result<()> {
-    // Images are decoded and read a few at a time, as many as there are cores: more at once
-    // would not finish sooner, and each takes memory (a photo up to 8192x8192 pixels, a quarter
-    // of a gigabyte decoded; and the allocator keeps what each thread has used), so memory stays
-    // bounded however many clients send at once. Connections still wait for their requests on
-    // their own threads.
-    let permits = Permits::new(std::thread::available_parallelism().map_or(2, |n| n.get()));
+    // Images are decoded and read a few at a time, on as many threads as there are cores: more
+    // at once would not finish sooner, and each takes memory (a photo up to 8192x8192 pixels, a
+    // quarter of a gigabyte decoded), so memory stays bounded however many clients send at once.
+    // The work runs on those few threads, not on the connections' own: what a thread keeps for
+    // its next call (the allocator's free pages, the matrix kernels' packing buffers) is then
+    // kept a few times, not once per client. Connections still wait for requests on their own
+    // threads.
+    let workers = rayon::ThreadPoolBuilder::new()
+        .num_threads(std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .thread_name(|i| format!("predict-{i}"))
+        .build()
+        .map_err(std::io::Error::other)?;
     let site = Site::of(model);
     let handler = |method: &str, path: &str, body: Option<&[u8]>| {
-        let _turn = (method == "POST").then(|| permits.take());
-        respond(model, &site, method, path, body)
+        if method == "POST" {
+            workers.install(|| respond(model, &site, method, path, body))
+        } else {
+            respond(model, &site, method, path, body)
+        }
     };
     http::run(listener, limits, &handler)
 }
@@ -281,32 +289,3 @@ fn qr(text: &str) -> String {
     }
 }
 
-/// A counting semaphore: at most `n` holders at once.
-struct Permits {
-    free: Mutex<usize>,
-    freed: Condvar,
-}
-
-struct Permit<'a>(&'a Permits);
-
-impl Permits {
-    fn new(n: usize) -> Self {
-        Permits { free: Mutex::new(n.max(1)), freed: Condvar::new() }
-    }
-
-    fn take(&self) -> Permit<'_> {
-        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
-        while *free == 0 {
-            free = self.freed.wait(free).unwrap_or_else(|e| e.into_inner());
-        }
-        *free -= 1;
-        Permit(self)
-    }
-}
-
-impl Drop for Permit<'_> {
-    fn drop(&mut self) {
-        *self.0.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-        self.0.freed.notify_one();
-    }
-}
