@@ -19,34 +19,32 @@ fn products(m: usize, k: usize, n: usize, a: &[f32], a_strides: (usize, usize), 
 /// One group's forward pass: `y` (the group's `[images, out, ho, wo]`) from `x`.
 #[inline(always)]
 fn group_forward_body(sc: &mut Scratch, g: &ConvGeom, u: &[f32], bias: &[f32], x: &[f32], y: &mut [f32], keep: Option<&mut [f32]>) {
-    {
-        let (th, tw) = tiles(g);
-        let images = x.len() / (g.inp * g.h * g.w);
-        let n = images * th * tw;
-        let np = padded_len(n);
-        let tables = Tables::new(g);
-        let v = match keep {
-            Some(keep) => keep,
-            None => sized(&mut sc.v, XI * g.inp * n),
-        };
-        inputs(g, &tables, x, v, &mut sc.t, &mut sc.plane);
-        let m = sized(&mut sc.m, XI * g.out * n);
-        products(g.out, g.inp, n, u, (g.inp, 1), v, (n, 1), m);
-        let plane = g.ho() * g.wo();
-        // Each output channel's tiles moved back, out[2r + s][tile], then put in place.
-        let out = sized(&mut sc.t, 4 * np);
-        for (o, &bo) in bias.iter().enumerate() {
-            for k in (0..n).step_by(LANES) {
-                transform_rows(&m[o * n..], g.out * n, out, np, n, k, at);
-            }
-            for image in 0..images {
-                let map = &mut y[(image * g.out + o) * plane..][..plane];
-                for (e, to) in tables.output.chunks_exact(th * tw).enumerate() {
-                    for (&i, v) in to.iter().zip(&out[e * np + image * th * tw..][..th * tw]) {
-                        // NONE is past every map's end: those outputs do not exist.
-                        if let Some(m) = map.get_mut(i as usize) {
-                            *m = v + bo;
-                        }
+    let (th, tw) = tiles(g);
+    let images = x.len() / (g.inp * g.h * g.w);
+    let n = images * th * tw;
+    let np = padded_len(n);
+    let tables = Tables::new(g);
+    let v = match keep {
+        Some(keep) => keep,
+        None => sized(&mut sc.v, XI * g.inp * n),
+    };
+    inputs(g, &tables, x, v, &mut sc.t, &mut sc.plane);
+    let m = sized(&mut sc.m, XI * g.out * n);
+    products(g.out, g.inp, n, u, (g.inp, 1), v, (n, 1), m);
+    let plane = g.ho() * g.wo();
+    // Each output channel's tiles moved back, out[2r + s][tile], then put in place.
+    let out = sized(&mut sc.t, 4 * np);
+    for (o, &bo) in bias.iter().enumerate() {
+        for k in (0..n).step_by(LANES) {
+            transform_rows(&m[o * n..], g.out * n, out, np, n, k, at);
+        }
+        for image in 0..images {
+            let map = &mut y[(image * g.out + o) * plane..][..plane];
+            for (e, to) in tables.output.chunks_exact(th * tw).enumerate() {
+                for (&i, v) in to.iter().zip(&out[e * np + image * th * tw..][..th * tw]) {
+                    // NONE is past every map's end: those outputs do not exist.
+                    if let Some(m) = map.get_mut(i as usize) {
+                        *m = v + bo;
                     }
                 }
             }
@@ -58,93 +56,91 @@ fn group_forward_body(sc: &mut Scratch, g: &ConvGeom, u: &[f32], bias: &[f32], x
 /// gradient added to `gw` and the input gradient added to `gx`, each if asked for.
 #[inline(always)]
 fn group_backward_body(sc: &mut Scratch, g: &ConvGeom, u: &[f32], x: &[f32], kept: Option<&[f32]>, gy: &[f32], gw: Option<&mut [f32]>, gx: Option<&mut [f32]>) {
-    {
-        let (th, tw) = tiles(g);
-        let images = x.len() / (g.inp * g.h * g.w);
-        let n = images * th * tw;
-        let np = padded_len(n);
-        let plane = g.ho() * g.wo();
-        let tables = Tables::new(g);
-        // dM = A dy Aᵀ for every tile of every output channel: [16][out][tiles].
-        let dm = sized(&mut sc.dm, XI * g.out * n);
-        let dy = sized(&mut sc.t, 4 * np);
-        for o in 0..g.out {
-            for image in 0..images {
-                let map = &gy[(image * g.out + o) * plane..][..plane];
-                for (e, from) in tables.output.chunks_exact(th * tw).enumerate() {
-                    // Past an odd last row or column the tiles' gradient is zero (no such outputs).
-                    for (d, &i) in dy[e * np + image * th * tw..][..th * tw].iter_mut().zip(from) {
-                        *d = map.get(i as usize).copied().unwrap_or(0.0);
-                    }
+    let (th, tw) = tiles(g);
+    let images = x.len() / (g.inp * g.h * g.w);
+    let n = images * th * tw;
+    let np = padded_len(n);
+    let plane = g.ho() * g.wo();
+    let tables = Tables::new(g);
+    // dM = A dy Aᵀ for every tile of every output channel: [16][out][tiles].
+    let dm = sized(&mut sc.dm, XI * g.out * n);
+    let dy = sized(&mut sc.t, 4 * np);
+    for o in 0..g.out {
+        for image in 0..images {
+            let map = &gy[(image * g.out + o) * plane..][..plane];
+            for (e, from) in tables.output.chunks_exact(th * tw).enumerate() {
+                // Past an odd last row or column the tiles' gradient is zero (no such outputs).
+                for (d, &i) in dy[e * np + image * th * tw..][..th * tw].iter_mut().zip(from) {
+                    *d = map.get(i as usize).copied().unwrap_or(0.0);
                 }
             }
+        }
+        for k in (0..n).step_by(LANES) {
+            transform_rows(dy, np, &mut dm[o * n..], g.out * n, n, k, a);
+        }
+    }
+    if let Some(gw) = gw {
+        // dU = dM x Vᵀ: [16][out][inp], then dg = Gᵀ dU G for each (out, inp).
+        let v: &[f32] = match kept {
+            Some(kept) => kept,
+            None => {
+                let v = sized(&mut sc.v, XI * g.inp * n);
+                inputs(g, &tables, x, v, &mut sc.t, &mut sc.plane);
+                v
+            }
+        };
+        let pairs = g.out * g.inp;
+        let du = sized(&mut sc.m, XI * pairs);
+        products(g.out, n, g.inp, dm, (n, 1), v, (1, n), du);
+        let taps = sized(&mut sc.t, 9 * pairs);
+        for k in (0..pairs).step_by(LANES) {
+            transform_rows(du, pairs, taps, pairs, pairs, k, gt);
+        }
+        for (pair, f) in gw.chunks_exact_mut(9).enumerate() {
+            for (tap, d) in f.iter_mut().enumerate() {
+                *d += taps[tap * pairs + pair];
+            }
+        }
+    }
+    if let Some(gx) = gx {
+        // dV = Uᵀ x dM: [16][inp][tiles], then dd = B dV Bᵀ added where each block came from.
+        let dv = sized(&mut sc.v, XI * g.inp * n);
+        products(g.inp, g.out, n, u, (1, g.inp), dm, (n, 1), dv);
+        let plane_in = g.h * g.w;
+        // dd holds one zero past its end, for the positions fewer than four blocks cover.
+        let zero = XI * np;
+        if sc.sources.0 != Some((*g, images)) {
+            sources(g, &tables, images, np, zero as u32, &mut sc.sources.1);
+            sc.sources.0 = Some((*g, images));
+        }
+        let table = &sc.sources.1;
+        let dd = sized(&mut sc.t, zero + 1);
+        dd[zero] = 0.0;
+        let mut pad = Padded::new(g, std::mem::take(&mut sc.plane));
+        let read_len = if tables.direct { plane_in } else { pad.v.len() };
+        assert!(table.len() == images * read_len * 4 && table.iter().all(|&i| (i as usize) <= zero));
+        for c in 0..g.inp {
             for k in (0..n).step_by(LANES) {
-                transform_rows(dy, np, &mut dm[o * n..], g.out * n, n, k, a);
+                transform_rows(&dv[c * n..], g.inp * n, dd, np, n, k, b);
             }
-        }
-        if let Some(gw) = gw {
-            // dU = dM x Vᵀ: [16][out][inp], then dg = Gᵀ dU G for each (out, inp).
-            let v: &[f32] = match kept {
-                Some(kept) => kept,
-                None => {
-                    let v = sized(&mut sc.v, XI * g.inp * n);
-                    inputs(g, &tables, x, v, &mut sc.t, &mut sc.plane);
-                    v
-                }
-            };
-            let pairs = g.out * g.inp;
-            let du = sized(&mut sc.m, XI * pairs);
-            products(g.out, n, g.inp, dm, (n, 1), v, (1, n), du);
-            let taps = sized(&mut sc.t, 9 * pairs);
-            for k in (0..pairs).step_by(LANES) {
-                transform_rows(du, pairs, taps, pairs, pairs, k, gt);
-            }
-            for (pair, f) in gw.chunks_exact_mut(9).enumerate() {
-                for (tap, d) in f.iter_mut().enumerate() {
-                    *d += taps[tap * pairs + pair];
-                }
-            }
-        }
-        if let Some(gx) = gx {
-            // dV = Uᵀ x dM: [16][inp][tiles], then dd = B dV Bᵀ added where each block came from.
-            let dv = sized(&mut sc.v, XI * g.inp * n);
-            products(g.inp, g.out, n, u, (1, g.inp), dm, (n, 1), dv);
-            let plane_in = g.h * g.w;
-            // dd holds one zero past its end, for the positions fewer than four blocks cover.
-            let zero = XI * np;
-            if sc.sources.0 != Some((*g, images)) {
-                sources(g, &tables, images, np, zero as u32, &mut sc.sources.1);
-                sc.sources.0 = Some((*g, images));
-            }
-            let table = &sc.sources.1;
-            let dd = sized(&mut sc.t, zero + 1);
-            dd[zero] = 0.0;
-            let mut pad = Padded::new(g, std::mem::take(&mut sc.plane));
-            let read_len = if tables.direct { plane_in } else { pad.v.len() };
-            assert!(table.len() == images * read_len * 4 && table.iter().all(|&i| (i as usize) <= zero));
-            for c in 0..g.inp {
-                for k in (0..n).step_by(LANES) {
-                    transform_rows(&dv[c * n..], g.inp * n, dd, np, n, k, b);
-                }
-                for image in 0..images {
-                    let image_plane = &mut gx[(image * g.inp + c) * plane_in..][..plane_in];
-                    let from = table[image * read_len * 4..][..read_len * 4].chunks_exact(4);
-                    // SAFETY: every index of the table is at most `zero`, inside `dd` (asserted above).
-                    let sum = |i: &[u32]| unsafe { i.iter().map(|&i| *dd.get_unchecked(i as usize)).sum::<f32>() };
-                    if tables.direct {
-                        for (d, i) in image_plane.iter_mut().zip(from) {
-                            *d += sum(i);
-                        }
-                    } else {
-                        for (d, i) in pad.v.iter_mut().zip(from) {
-                            *d = sum(i);
-                        }
-                        pad.add_into(g, image_plane);
+            for image in 0..images {
+                let image_plane = &mut gx[(image * g.inp + c) * plane_in..][..plane_in];
+                let from = table[image * read_len * 4..][..read_len * 4].chunks_exact(4);
+                // SAFETY: every index of the table is at most `zero`, inside `dd` (asserted above).
+                let sum = |i: &[u32]| unsafe { i.iter().map(|&i| *dd.get_unchecked(i as usize)).sum::<f32>() };
+                if tables.direct {
+                    for (d, i) in image_plane.iter_mut().zip(from) {
+                        *d += sum(i);
                     }
+                } else {
+                    for (d, i) in pad.v.iter_mut().zip(from) {
+                        *d = sum(i);
+                    }
+                    pad.add_into(g, image_plane);
                 }
             }
-            sc.plane = pad.v;
         }
+        sc.plane = pad.v;
     }
 }
 

@@ -13,10 +13,9 @@ pub(super) struct Padded {
 }
 
 impl Padded {
-    pub(super) fn new(g: &ConvGeom, v: Vec<f32>) -> Padded {
+    pub(super) fn new(g: &ConvGeom, mut v: Vec<f32>) -> Padded {
         let (th, tw) = tiles(g);
         let (rows, cols) = (2 * th + 2, 2 * tw + 2);
-        let mut v = v;
         v.clear();
         v.resize(rows * cols, 0.0);
         Padded { rows, cols, v }
