@@ -35,7 +35,10 @@ fn gradient_checks(model: &impl Network, test: &data::Split, name: &str) {
         // score has a kink there (a ReLU at 0, a tie in a pooling window: the gradient takes one
         // side, as PyTorch's does); everywhere else it must be the slope. (Off the ink the first
         // layer's outputs are all its bias, so pooling windows tie and the score has kinks at
-        // nearly every pixel.)
+        // nearly every pixel.) The allowance of 0.01 is float32's: a score near 15 is rounded to
+        // about 1e-6 in each forward pass, so each slope is off by a few 1e-3, more or less with
+        // the processor's vector kernels (with 0.005, an AVX2 machine counted only 131 of the
+        // better network's 165 ink pixels of digit 1 as smooth, against 143 with 0.01).
         let h = 1e-3;
         let (mut smooth, ink) = (0, pixels.iter().filter(|&&p| p > 0).count());
         for p in (0..784).filter(|&p| pixels[p] > 0) {
@@ -45,7 +48,7 @@ fn gradient_checks(model: &impl Network, test: &data::Split, name: &str) {
             let at = scores(&model, &image)[class];
             let (right, left) = ((scores(&model, &up)[class] - at) / h, (at - scores(&model, &down)[class]) / h);
             let g = gradient[p];
-            if (right - left).abs() > 0.005 + 0.02 * right.abs() {
+            if (right - left).abs() > 0.01 + 0.02 * right.abs() {
                 continue;
             }
             smooth += 1;
