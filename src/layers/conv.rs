@@ -129,7 +129,11 @@ where
         self.bias.copy_into(&mut bs);
 
         let mut ys = vec![0.0; geom.output_len()];
-        kernels::conv_forward(&geom, &xs, &kernels::Filters::new(&geom, &ws), &bs, &mut ys, None, true);
+        let filters = kernels::Filters::new(&geom, &ws);
+        // What the backward pass can reuse (Winograd's transformed input tiles), if it will run.
+        let mut kept = kernels::Kept::new(if T::OWNS_TAPE { filters.kept_len(&geom) } else { 0 });
+        kernels::conv_forward(&geom, &xs, &filters, &bs, &mut ys, (!kept.is_empty()).then_some(&mut kept[..]), true);
+        let made = filters.made();
         let shape = (batch, Const::<OUT>, H::Output::default(), W::Output::default());
         let y = x.device().tensor_from_vec(ys, shape);
 
@@ -139,7 +143,9 @@ where
                 with_output_grad!(grads, &y_g, |gy| {
                     kernels::conv_backward_bias(&geom, &gy, grads.get_or_alloc_mut(&b_g)?);
                     let mut gx = std::mem::take(&mut **grads.get_or_alloc_mut(&x_g)?);
-                    kernels::conv_backward(&geom, &xs, &kernels::Filters::new(&geom, &ws), None, &gy, Some(grads.get_or_alloc_mut(&w_g)?), Some(&mut gx), true);
+                    let kept = (!kept.is_empty()).then_some(&kept[..]);
+                    let filters = kernels::Filters::again(&ws, made);
+                    kernels::conv_backward(&geom, &xs, &filters, kept, &gy, Some(grads.get_or_alloc_mut(&w_g)?), Some(&mut gx), true);
                     **grads.get_or_alloc_mut(&x_g)? = gx;
                     Ok(())
                 })

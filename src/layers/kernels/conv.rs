@@ -255,19 +255,37 @@ fn group_backward(
 /// Winograd's algorithm also transformed ([`winograd`]), once for all the calls of a pass.
 pub(crate) struct Filters<'a> {
     w: &'a [f32],
-    winograd: Option<Vec<f32>>,
+    /// The transformed filters and the tiles they were transformed for.
+    winograd: Option<(winograd::Tile, Vec<f32>)>,
 }
 
 impl<'a> Filters<'a> {
     pub fn new(g: &ConvGeom, w: &'a [f32]) -> Self {
-        Filters { w, winograd: winograd::applies(g).then(|| winograd::filters(g, w)) }
+        Filters { w, winograd: winograd::tile(g).map(|t| (t, winograd::filters(t, g, w))) }
+    }
+    /// The filters as they are and what was made of them, for a later pass with the same
+    /// weights ([`Filters::again`]), so that it need not transform them again.
+    pub fn made(self) -> Made {
+        Made(self.winograd)
+    }
+    /// The filters `w` with what [`Filters::made`] gave for the same weights.
+    pub fn again(w: &'a [f32], made: Made) -> Self {
+        Filters { w, winograd: made.0 }
+    }
+    /// The transformed filters, if `g` takes Winograd's path with the tiles they were made for.
+    fn winograd(&self, g: &ConvGeom) -> Option<&[f32]> {
+        self.winograd.as_ref().filter(|(t, _)| winograd::tile(g) == Some(*t)).map(|(_, u)| &u[..])
     }
     /// Floats that a forward pass of `g` keeps for its backward pass (none for matrix products
     /// over the patches, which are laid out again from the input).
     pub fn kept_len(&self, g: &ConvGeom) -> usize {
-        if self.winograd.is_some() && winograd::applies(g) { winograd::kept_len(g) } else { 0 }
+        if self.winograd(g).is_some() { winograd::kept_len(g) } else { 0 }
     }
 }
+
+/// What [`Filters`] made of a layer's weights (Winograd's transformed filters), kept for the
+/// backward pass.
+pub(crate) struct Made(Option<(winograd::Tile, Vec<f32>)>);
 
 /// `y[b, o] = bias[o] + sum over (i, ky, kx) of w[o, i, ky, kx] * x[b, i, . + ky, . + kx]`,
 /// computed for each group of images ([`ConvGeom::group`]) as `bias + w x im2col(x)`, or for
@@ -275,7 +293,7 @@ impl<'a> Filters<'a> {
 /// With `keep` ([`Filters::kept_len`] floats), what the backward pass can reuse is left there.
 pub(crate) fn conv_forward(g: &ConvGeom, x: &[f32], f: &Filters, bias: &[f32], y: &mut [f32], keep: Option<&mut [f32]>, parallel: bool) {
     let w = f.w;
-    if let Some(u) = f.winograd.as_deref().filter(|_| winograd::applies(g)) {
+    if let Some(u) = f.winograd(g) {
         return winograd::forward(g, x, u, bias, y, keep, parallel);
     }
     let (plane_in, plane_out) = (g.inp * g.h * g.w, g.out * g.ho() * g.wo());
@@ -298,7 +316,7 @@ pub(crate) fn conv_forward(g: &ConvGeom, x: &[f32], f: &Filters, bias: &[f32], y
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn conv_backward(g: &ConvGeom, x: &[f32], f: &Filters, kept: Option<&[f32]>, gy: &[f32], mut gw: Option<&mut [f32]>, mut gx: Option<&mut [f32]>, parallel: bool) {
     let w = f.w;
-    if let Some(u) = f.winograd.as_deref().filter(|_| winograd::applies(g)) {
+    if let Some(u) = f.winograd(g) {
         return winograd::backward(g, x, u, kept, gy, gw, gx, parallel);
     }
     let (plane_in, plane_out) = (g.inp * g.h * g.w, g.out * g.ho() * g.wo());
@@ -330,7 +348,8 @@ mod tests {
 
     /// The convolution by matrix products of several images at a time, forward and back,
     /// against the textbook loops: with stride and padding, cropped outputs, and batches that
-    /// split into several groups (3x3 maps take eight images a group).
+    /// split into several groups (3x3 maps take eight images a group); on the paths of matrix
+    /// products over the patches and of Winograd's 2x2 and 3x3 tiles.
     #[test]
     fn grouped_convolution_matches_plain_loops() {
         let mut rng = StdRng::seed_from_u64(11);
@@ -344,9 +363,19 @@ mod tests {
             ConvGeom::new(2, 9, 4, 3, (13, 12), 1, (0, 0), (0, 0)),
             ConvGeom::new(2, 8, 3, 3, (13, 13), 1, (0, 0), (0, 0)).cropped(10, 10),
             ConvGeom::new(2, 8, 3, 3, (7, 9), 1, (1, 1), (1, 1)),
-            ConvGeom::new(23, 8, 2, 3, (7, 7), 1, (0, 0), (0, 0)),
+            ConvGeom::new(23, 8, 2, 3, (9, 9), 1, (0, 0), (0, 0)),
+            // Winograd's 3x3 tiles: a 3x3 map (one tile an image), 6x6 and 3x6 maps, 5x5 maps
+            // from padding (tiles past the edge; 49 images of 4 tiles in two groups), a cropped map.
+            ConvGeom::new(9, 16, 3, 3, (5, 5), 1, (0, 0), (0, 0)),
+            ConvGeom::new(3, 10, 4, 3, (8, 8), 1, (0, 0), (0, 0)),
+            ConvGeom::new(2, 8, 5, 3, (5, 8), 1, (0, 0), (0, 0)),
+            ConvGeom::new(49, 8, 3, 3, (5, 5), 1, (1, 1), (1, 1)),
+            ConvGeom::new(2, 9, 3, 3, (9, 8), 1, (0, 0), (0, 0)).cropped(6, 5),
         ];
         assert!(cases[4..].iter().all(winograd::applies) && !cases[..4].iter().any(winograd::applies));
+        let f3 = |g: &ConvGeom| winograd::tile(g) == Some(winograd::Tile::F3);
+        assert!(cases[9..].iter().all(f3) && !cases[..9].iter().any(f3));
+        assert_eq!(winograd::tile(&ConvGeom::valid(1, 8, 1, 3, 6, 6)), Some(winograd::Tile::F2), "4x4: F(2x2)'s 4 tiles, not F(3x3)'s 4");
         assert_eq!(cases[3].group(), 7, "19 images of 3x3 maps in three groups");
         for g in cases {
             let (kk, p) = (g.inp * g.k * g.k, g.ho() * g.wo());

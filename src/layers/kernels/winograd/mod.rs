@@ -1,17 +1,18 @@
 //! The 3x3 convolution with fewer multiplications: Winograd's minimal filtering F(2x2, 3x3)
-//! (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016; cuDNN and NNPACK
-//! have it too). Each 2x2 block of outputs is read from the 4x4 block of input under it: both
-//! the block and the 3x3 filter are first moved into a 4x4 "transformed" form, where the
-//! convolution becomes 16 element-wise products (summed over the input channels), and the
-//! result is moved back. 16 multiplications for 4 outputs instead of 36, so 2.25 times fewer;
-//! the moves cost only additions. Summed over the channels, each of the 16 positions is one
-//! matrix product, `[out, inp] x [inp, tiles]`, over the tiles of several images.
+//! and F(3x3, 3x3) (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016;
+//! cuDNN and NNPACK have them too). Each `m x m` block of outputs (`m` = 2 or 3) is read from the
+//! `(m + 2) x (m + 2)` block of input under it: both the block and the 3x3 filter are first moved
+//! into a transformed form of that size, where the convolution becomes element-wise products
+//! (summed over the input channels), and the result is moved back. 16 multiplications for 4
+//! outputs (F(2x2)) or 25 for 9 (F(3x3)) instead of 36 or 81; the moves cost only additions and
+//! a few scalings. Summed over the channels, each position of the transformed tile is one matrix
+//! product, `[out, inp] x [inp, tiles]`, over the tiles of several images.
 //!
 //! The numbers differ from the plain sum in the last bits (the sums are formed in another
 //! order); the tests compare both with a float64 reference.
 //!
-//! Forward, for a tile `d` (4x4 input) and a filter `g` (3x3): `y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A`.
-//! Backward, from the tile's output gradient `dy` (2x2): `dM = A dy Aᵀ`; the input gradient
+//! Forward, for a tile `d` and a filter `g` (3x3): `y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A`.
+//! Backward, from the tile's output gradient `dy` (`m x m`): `dM = A dy Aᵀ`; the input gradient
 //! `dd = B (Σ_o U ⊙ dM) Bᵀ`; the filter gradient `dg = Gᵀ (Σ_tiles dM ⊙ V) G`.
 mod group;
 mod tiles;
@@ -23,26 +24,77 @@ use super::conv::ConvGeom;
 use group::{group_backward, group_forward};
 pub(crate) use transform::filters;
 
+/// The tile size: `m x m` outputs from `(m + 2) x (m + 2)` inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tile {
+    /// F(2x2, 3x3).
+    F2,
+    /// F(3x3, 3x3).
+    F3,
+}
 
-/// Positions of the transformed 4x4 tile: one matrix product each.
-const XI: usize = 16;
+impl Tile {
+    /// Outputs per side of a tile.
+    fn m(self) -> usize {
+        match self {
+            Tile::F2 => 2,
+            Tile::F3 => 3,
+        }
+    }
+    /// Inputs per side of a tile's block (and of its transformed form).
+    fn alpha(self) -> usize {
+        self.m() + 2
+    }
+    /// Positions of the transformed tile: one matrix product each.
+    fn points(self) -> usize {
+        self.alpha() * self.alpha()
+    }
+    /// Multiplications per input channel, output channel and image on `g`'s maps.
+    fn multiplications(self, g: &ConvGeom) -> usize {
+        self.points() * g.ho().div_ceil(self.m()) * g.wo().div_ceil(self.m())
+    }
+}
 
 /// Tiles of a group's matrix products at least: enough columns to keep the multiply kernels
 /// busy, few enough that a group's transformed tiles stay in the cache.
 const GROUP_TILES: usize = 192;
 
-/// Whether a convolution takes this path: 3x3 filters moved one pixel at a time (any
-/// padding), enough input channels that the transforms cost little beside the products they
-/// save (a single-channel first layer keeps its direct kernels), and maps of at least 4x4
-/// outputs (on smaller ones the 2x2 tiles waste most of their work on outputs past the edge).
-/// It depends on the layer's shape only, so the same layer always adds its sums the same way.
+/// Which tiles a convolution takes, if it takes this path at all: 3x3 filters moved one pixel at
+/// a time (any padding), enough input channels that the transforms cost little beside the
+/// products they save (a single-channel first layer keeps its direct kernels), and maps of at
+/// least 3x3 outputs. F(3x3) on small maps (up to 6x6 outputs) wherever its tiles take fewer
+/// multiplications than F(2x2)'s, which waste most of their work past the edge there (a 3x3
+/// map: 64 products for 9 outputs against F(3x3)'s 25); F(2x2) on maps of at least 4x4
+/// otherwise (on larger maps its waste is small, and its transforms are cheaper and its numbers
+/// closer to the plain sums). It depends on the layer's shape only, so the same layer always
+/// adds its sums the same way.
+pub(crate) fn tile(g: &ConvGeom) -> Option<Tile> {
+    if g.k != 3 || g.s != 1 || g.inp < 8 {
+        return None;
+    }
+    let (ho, wo) = (g.ho(), g.wo());
+    if (3..=6).contains(&ho) && (3..=6).contains(&wo) && Tile::F3.multiplications(g) < Tile::F2.multiplications(g) {
+        Some(Tile::F3)
+    } else {
+        (ho >= 4 && wo >= 4).then_some(Tile::F2)
+    }
+}
+
+/// Whether a convolution takes this path ([`tile`]).
+#[cfg(test)]
 pub(crate) fn applies(g: &ConvGeom) -> bool {
-    g.k == 3 && g.s == 1 && g.inp >= 8 && g.ho() >= 4 && g.wo() >= 4
+    tile(g).is_some()
+}
+
+/// The tiles of a convolution that takes this path.
+fn tile_of(g: &ConvGeom) -> Tile {
+    tile(g).expect("a convolution that takes Winograd's path")
 }
 
 /// `(tile rows, tile columns)` of one image's output.
 fn tiles(g: &ConvGeom) -> (usize, usize) {
-    (g.ho().div_ceil(2), g.wo().div_ceil(2))
+    let m = tile_of(g).m();
+    (g.ho().div_ceil(m), g.wo().div_ceil(m))
 }
 
 /// Images per group: enough for [`GROUP_TILES`] tiles, spread evenly over the batch (as
@@ -106,7 +158,7 @@ impl Drop for Kept {
 /// Floats of the transformed input tiles that a forward pass on `g` keeps for its backward pass.
 pub(crate) fn kept_len(g: &ConvGeom) -> usize {
     let (th, tw) = tiles(g);
-    XI * g.inp * th * tw * g.batch
+    tile_of(g).points() * g.inp * th * tw * g.batch
 }
 
 /// The convolution of `x` (`[batch, inp, h, w]`) into `y` (`[batch, out, ho, wo]`) with the
@@ -167,29 +219,39 @@ pub(crate) fn backward(g: &ConvGeom, x: &[f32], u: &[f32], kept: Option<&[f32]>,
 #[cfg(test)]
 mod timing {
     use super::*;
-    /// Microseconds per image of each path on the better network's second convolution (8
-    /// images, 32 to 64 channels, 13x13 cropped to 10x10): `cargo test --release --lib
-    /// winograd_timing -- --ignored --nocapture` (a measurement, not a check).
-    #[test]
-    #[ignore]
-    fn winograd_timing() {
-        let g = ConvGeom::new(8, 32, 64, 3, (13, 13), 1, (0, 0), (0, 0)).cropped(10, 10);
+
+    /// Microseconds per image of Winograd's path and of im2col, forward and backward (keeping
+    /// the transformed tiles, on this thread) on `g`.
+    fn time_paths(g: &ConvGeom, reps: usize) {
         let x: Vec<f32> = (0..g.input_len()).map(|i| (i % 7) as f32 * 0.1).collect();
-        let w: Vec<f32> = (0..64 * 32 * 9).map(|i| (i % 5) as f32 * 0.1).collect();
-        let (bias, mut y, u) = (vec![0.1; 64], vec![0.0; g.output_len()], filters(&g, &w));
-        let (mut gw, mut gx, mut kept) = (vec![0.0; w.len()], vec![0.0; x.len()], vec![0.0; kept_len(&g)]);
-        let reps = 400;
+        let w: Vec<f32> = (0..g.out * g.inp * 9).map(|i| (i % 5) as f32 * 0.1).collect();
+        let (bias, mut y, u) = (vec![0.1; g.out], vec![0.0; g.output_len()], filters(tile_of(g), g, &w));
+        let (mut gw, mut gx, mut kept) = (vec![0.0; w.len()], vec![0.0; x.len()], vec![0.0; kept_len(g)]);
         let time = |name: &str, f: &mut dyn FnMut()| {
+            f();
             let t = std::time::Instant::now();
             for _ in 0..reps {
                 f()
             }
             eprintln!("{name}: {:.1} us/image", t.elapsed().as_secs_f64() * 1e6 / (reps * g.batch) as f64);
         };
-        time("winograd forward", &mut || forward(&g, &x, &u, &bias, &mut y, Some(&mut kept), false));
-        time("winograd backward", &mut || backward(&g, &x, &u, Some(&kept), &y, Some(&mut gw), Some(&mut gx), false));
+        eprintln!("{:?}, {:?}:", tile_of(g), g);
+        time("  winograd forward", &mut || forward(g, &x, &u, &bias, &mut y, Some(&mut kept), false));
+        time("  winograd backward", &mut || backward(g, &x, &u, Some(&kept), &y, Some(&mut gw), Some(&mut gx), false));
+        // Filters for a 1x1 map: matrix products over the patches.
         let f = super::super::conv::Filters::new(&g.with_batch(1).cropped(1, 1), &w);
-        time("im2col forward", &mut || super::super::conv::conv_forward(&g, &x, &f, &bias, &mut y, None, false));
-        time("im2col backward", &mut || super::super::conv::conv_backward(&g, &x, &f, None, &y, Some(&mut gw), Some(&mut gx), false));
+        time("  im2col forward", &mut || super::super::conv::conv_forward(g, &x, &f, &bias, &mut y, None, false));
+        time("  im2col backward", &mut || super::super::conv::conv_backward(g, &x, &f, None, &y, Some(&mut gw), Some(&mut gx), false));
+    }
+
+    /// Each path on the better network's second convolution (8 images, 32 to 64 channels, 13x13
+    /// cropped to 10x10: F(2x2)) and third (a batch of 64, 64 to 128 channels, 5x5 to 3x3:
+    /// F(3x3)): `cargo test --release --lib winograd_timing -- --ignored --nocapture` (a
+    /// measurement, not a check).
+    #[test]
+    #[ignore]
+    fn winograd_timing() {
+        time_paths(&ConvGeom::new(8, 32, 64, 3, (13, 13), 1, (0, 0), (0, 0)).cropped(10, 10), 400);
+        time_paths(&ConvGeom::new(64, 64, 128, 3, (5, 5), 1, (0, 0), (0, 0)), 100);
     }
 }

@@ -1,11 +1,12 @@
 //! Where the tiles of a group come from and go to: the index tables, the padded planes, the
 //! per-thread buffers, and the transformed input tiles.
-use super::transform::{bt, transform_rows, LANES};
-use super::{tiles, ConvGeom, XI};
+use super::transform::{transform, Move, LANES};
+use super::{tile_of, tiles, ConvGeom};
 
-/// A channel's plane with the zeros around it that the tiles read (the padding, and past the
-/// last row or column when a side of the output is odd): `(2 * tile rows + 2) x (2 * tile
-/// columns + 2)`, the image at row `pt` and column `pl`.
+/// One channel's planes of `images` images with the zeros around them that the tiles read (the
+/// padding, and past the last row or column when a side of the output is not a multiple of
+/// `m`): `(m * tile rows + 2) x (m * tile columns + 2)` each, the image at row `pt` and column
+/// `pl`.
 pub(super) struct Padded {
     pub(super) rows: usize,
     pub(super) cols: usize,
@@ -13,11 +14,11 @@ pub(super) struct Padded {
 }
 
 impl Padded {
-    pub(super) fn new(g: &ConvGeom, mut v: Vec<f32>) -> Padded {
-        let (th, tw) = tiles(g);
-        let (rows, cols) = (2 * th + 2, 2 * tw + 2);
+    pub(super) fn new(g: &ConvGeom, images: usize, mut v: Vec<f32>) -> Padded {
+        let ((th, tw), m) = (tiles(g), tile_of(g).m());
+        let (rows, cols) = (m * th + 2, m * tw + 2);
         v.clear();
-        v.resize(rows * cols, 0.0);
+        v.resize(images * rows * cols, 0.0);
         Padded { rows, cols, v }
     }
     /// The image's rows and columns that the tiles read: those before the end of the padded plane.
@@ -25,21 +26,29 @@ impl Padded {
     pub(super) fn extent(&self, g: &ConvGeom) -> (usize, usize) {
         (g.h.min(self.rows.saturating_sub(g.pt)), g.w.min(self.cols.saturating_sub(g.pl)))
     }
-    /// Copies one plane of the image in (the zeros around it stay).
+    /// Image `image`'s padded plane.
     #[inline(always)]
-    pub(super) fn fill(&mut self, g: &ConvGeom, plane: &[f32]) {
-        let (rows, cols) = self.extent(g);
+    pub(super) fn plane(&mut self, image: usize) -> &mut [f32] {
+        &mut self.v[image * self.rows * self.cols..][..self.rows * self.cols]
+    }
+    /// Copies one plane of image `image` in (the zeros around it stay).
+    #[inline(always)]
+    pub(super) fn fill(&mut self, g: &ConvGeom, image: usize, plane: &[f32]) {
+        let ((rows, cols), stride) = (self.extent(g), self.cols);
+        let to = self.plane(image);
         for y in 0..rows {
-            let at = (y + g.pt) * self.cols + g.pl;
-            self.v[at..at + cols].copy_from_slice(&plane[y * g.w..][..cols]);
+            let at = (y + g.pt) * stride + g.pl;
+            to[at..at + cols].copy_from_slice(&plane[y * g.w..][..cols]);
         }
     }
-    /// Adds what the tiles wrote onto the image's pixels (the padding's share is dropped).
+    /// Adds what the tiles wrote onto image `image`'s padded plane onto its pixels (the
+    /// padding's share is dropped).
     #[inline(always)]
-    pub(super) fn add_into(&self, g: &ConvGeom, plane: &mut [f32]) {
-        let (rows, cols) = self.extent(g);
+    pub(super) fn add_into(&mut self, g: &ConvGeom, image: usize, plane: &mut [f32]) {
+        let ((rows, cols), stride) = (self.extent(g), self.cols);
+        let from = self.plane(image);
         for y in 0..rows {
-            let from = &self.v[(y + g.pt) * self.cols + g.pl..][..cols];
+            let from = &from[(y + g.pt) * stride + g.pl..][..cols];
             for (d, s) in plane[y * g.w..][..cols].iter_mut().zip(from) {
                 *d += s;
             }
@@ -47,38 +56,47 @@ impl Padded {
     }
 }
 
-/// Where each tile's entries come from and go to, for one image, as flat lists (so that the
-/// moves are single loops, not loops over short rows).
+/// Where each tile's entries come from and go to, for one image or for the images of a group
+/// (`[entry][image][tile]`), as flat lists (so that the moves are single loops, not loops over
+/// short rows, nor over the single tile of an image with a 3x3 map).
+#[derive(Default)]
 pub(super) struct Tables {
-    /// `[16][tiles]`: the padded plane's index under entry `4r + s` of each tile's block.
+    /// `[points][images * tiles]`: the index under entry `alpha r + s` of each tile's block, in
+    /// the first channel's planes: the group's input itself (`direct`), or the padded copies.
     pub(super) block: Vec<u32>,
-    /// Whether the blocks lie inside the image (no padding, an even output or a spare row and
-    /// column): `block` then indexes the image's plane itself, with no padded copy.
+    /// Whether the blocks lie inside the image (no padding, whole tiles or spare rows and
+    /// columns): `block` then indexes the group's input itself, with no padded copy.
     pub(super) direct: bool,
-    /// `[4][tiles]`: the output map's index of output `2r + s` of each tile, or [`Tables::NONE`]
-    /// past an odd last row or column.
+    /// `[m * m][images * tiles]`: the index of output `m r + s` of each tile in the first output
+    /// channel's maps of the group, or [`Tables::NONE`] past the map's last row or column.
     pub(super) output: Vec<u32>,
 }
 
 impl Tables {
     pub(super) const NONE: u32 = u32::MAX;
 
-    pub(super) fn new(g: &ConvGeom) -> Tables {
-        let (th, tw) = tiles(g);
-        let direct = g.pt == 0 && g.pl == 0 && 2 * th + 2 <= g.h && 2 * tw + 2 <= g.w;
-        // The rows of the plane the blocks are read from: the image's, or the padded copy's.
-        let cols = if direct { g.w } else { 2 * tw + 2 };
-        let mut block = Vec::with_capacity(XI * th * tw);
-        for (r, s) in (0..4).flat_map(|r| (0..4).map(move |s| (r, s))) {
-            for (ti, tj) in (0..th).flat_map(|ti| (0..tw).map(move |tj| (ti, tj))) {
-                block.push(((2 * ti + r) * cols + 2 * tj + s) as u32);
+    /// Sources `g.inp` channels and targets `g.out` channels a plane apart, images after images.
+    pub(super) fn new(g: &ConvGeom, images: usize) -> Tables {
+        let ((th, tw), tile) = (tiles(g), tile_of(g));
+        let (m, alpha) = (tile.m(), tile.alpha());
+        let direct = g.pt == 0 && g.pl == 0 && m * th + 2 <= g.h && m * tw + 2 <= g.w;
+        // The rows of the planes the blocks are read from, and where each image's starts: the
+        // group's input, or the padded copies of one channel.
+        let (cols, image_in) = if direct { (g.w, g.inp * g.h * g.w) } else { (m * tw + 2, (m * th + 2) * (m * tw + 2)) };
+        let image_out = g.out * g.ho() * g.wo();
+        let each = || (0..images).flat_map(move |image| (0..th).flat_map(move |ti| (0..tw).map(move |tj| (image, ti, tj))));
+        let n = images * th * tw;
+        let mut block = Vec::with_capacity(tile.points() * n);
+        for (r, s) in (0..alpha).flat_map(|r| (0..alpha).map(move |s| (r, s))) {
+            for (image, ti, tj) in each() {
+                block.push((image * image_in + (m * ti + r) * cols + m * tj + s) as u32);
             }
         }
-        let mut output = Vec::with_capacity(4 * th * tw);
-        for (r, s) in (0..2).flat_map(|r| (0..2).map(move |s| (r, s))) {
-            for (ti, tj) in (0..th).flat_map(|ti| (0..tw).map(move |tj| (ti, tj))) {
-                let (y, x) = (2 * ti + r, 2 * tj + s);
-                output.push(if y < g.ho() && x < g.wo() { (y * g.wo() + x) as u32 } else { Tables::NONE });
+        let mut output = Vec::with_capacity(m * m * n);
+        for (r, s) in (0..m).flat_map(|r| (0..m).map(move |s| (r, s))) {
+            for (image, ti, tj) in each() {
+                let (y, x) = (m * ti + r, m * tj + s);
+                output.push(if y < g.ho() && x < g.wo() { (image * image_out + y * g.wo() + x) as u32 } else { Tables::NONE });
             }
         }
         Tables { block, direct, output }
@@ -93,37 +111,40 @@ pub(super) fn padded_len(n: usize) -> usize {
 /// Buffers a thread reuses from one group to the next (the products overwrite them whole).
 #[derive(Default)]
 pub(super) struct Scratch {
-    /// Transformed input tiles, `[16][inp][tiles]`.
+    /// Transformed input tiles, `[points][inp][tiles]`.
     pub(super) v: Vec<f32>,
-    /// Products, `[16][out][tiles]` (or the filter gradient's `[16][out][inp]`).
+    /// Products, `[points][out][tiles]` (or the filter gradient's `[points][out][inp]`).
     pub(super) m: Vec<f32>,
-    /// Output-gradient tiles, `[16][out][tiles]`.
+    /// Output-gradient tiles, `[points][out][tiles]`.
     pub(super) dm: Vec<f32>,
-    /// Entries of one channel's tiles before or after a transform, `[16][tiles rounded up]`.
+    /// Entries of one channel's tiles before or after a transform, `[points][tiles rounded up]`.
     pub(super) t: Vec<f32>,
     /// A padded plane.
     pub(super) plane: Vec<f32>,
+    /// The tables of a group ([`Tables::new`]) and the group they were made for.
+    pub(super) tables: (Option<(ConvGeom, usize)>, Tables),
     /// The input gradient's sources ([`sources`]) and the group they were made for.
     pub(super) sources: (Option<(ConvGeom, usize)>, Vec<u32>),
 }
 
 /// For each image of a group and each position of the plane its blocks are read from (the
-/// image's, or the padded copy's), the four entries of the transformed tiles' gradient (`dd`,
-/// `[16][tiles rounded up]`) whose blocks cover it, as indices into `dd`; the index `zero`
-/// (a zero placed past `dd`'s end) where fewer than four blocks do. Summing them gives each
-/// pixel's gradient in one write, instead of adding the 16 entries of every tile one by one
-/// onto overlapping blocks.
+/// image's, or the padded copy's), the four entries of the blocks' gradient (`dd`,
+/// `[points][tiles rounded up]`) that cover it, as indices into `dd`; the index `zero` (a zero
+/// placed past `dd`'s end) where fewer than four blocks do (blocks overlap by two rows and
+/// columns, so at most two per side cover a position). Summing them gives each pixel's gradient
+/// in one write, instead of adding the entries of every tile one by one onto overlapping blocks.
 pub(super) fn sources(g: &ConvGeom, tables: &Tables, images: usize, np: usize, zero: u32, out: &mut Vec<u32>) {
-    let (th, tw) = tiles(g);
-    let (rows, cols) = if tables.direct { (g.h, g.w) } else { (2 * th + 2, 2 * tw + 2) };
+    let ((th, tw), tile) = (tiles(g), tile_of(g));
+    let (m, alpha) = (tile.m(), tile.alpha());
+    let (rows, cols) = if tables.direct { (g.h, g.w) } else { (m * th + 2, m * tw + 2) };
     out.clear();
     out.resize(images * rows * cols * 4, zero);
     // Which tile row (or column) and which entry of the block cover position `y`.
     let covering = |y: usize, tiles: usize| {
         let mut c = [None, None];
-        for (k, t) in [y / 2, (y / 2).wrapping_sub(1)].into_iter().enumerate() {
-            if t < tiles && y - 2 * t < 4 {
-                c[k] = Some((t, y - 2 * t));
+        for (k, t) in [y / m, (y / m).wrapping_sub(1)].into_iter().enumerate() {
+            if t < tiles && y - m * t < alpha {
+                c[k] = Some((t, y - m * t));
             }
         }
         c
@@ -134,7 +155,7 @@ pub(super) fn sources(g: &ConvGeom, tables: &Tables, images: usize, np: usize, z
             let mut k = 0;
             for (ti, r) in covering(y, th).into_iter().flatten() {
                 for (tj, s) in covering(x, tw).into_iter().flatten() {
-                    slots[k] = ((4 * r + s) * np + image * th * tw + ti * tw + tj) as u32;
+                    slots[k] = ((alpha * r + s) * np + image * th * tw + ti * tw + tj) as u32;
                     k += 1;
                 }
             }
@@ -154,38 +175,36 @@ pub(super) fn sized(v: &mut Vec<f32>, len: usize) -> &mut [f32] {
     &mut v[..len]
 }
 
-/// The transformed input tiles of a group of images, `V = Bᵀ d B`, as `[16][inp][tiles]`.
+/// The transformed input tiles of a group of images, `V = Bᵀ d B`, as `[points][inp][tiles]`.
 #[inline(always)]
 pub(super) fn inputs(g: &ConvGeom, tables: &Tables, xs: &[f32], v: &mut [f32], d: &mut Vec<f32>, plane_buf: &mut Vec<f32>) {
-    let (th, tw) = tiles(g);
+    let ((th, tw), tile) = (tiles(g), tile_of(g));
     let plane = g.h * g.w;
     let images = xs.len() / (g.inp * plane);
     let n = images * th * tw;
     let np = padded_len(n);
-    let d = sized(d, XI * np);
-    let mut pad = Padded::new(g, std::mem::take(plane_buf));
-    let source_len = if tables.direct { plane } else { pad.v.len() };
-    assert!(tables.block.iter().all(|&i| (i as usize) < source_len));
+    let d = sized(d, tile.points() * np);
+    let mut pad = Padded::new(g, if tables.direct { 0 } else { images }, std::mem::take(plane_buf));
+    // The length of what the first channel's blocks are read from.
+    let source_len = if tables.direct { xs.len() - (g.inp - 1) * plane } else { pad.v.len() };
+    assert!(tables.block.len() == tile.points() * n && tables.block.iter().all(|&i| (i as usize) < source_len));
     for c in 0..g.inp {
-        // The 4x4 block under each tile, entry by entry: d[4r + s][tile].
-        for image in 0..images {
-            let image_plane = &xs[(image * g.inp + c) * plane..][..plane];
-            let source = if tables.direct {
-                image_plane
-            } else {
-                pad.fill(g, image_plane);
-                &pad.v
-            };
-            for (e, at) in tables.block.chunks_exact(th * tw).enumerate() {
-                for (o, &i) in d[e * np + image * th * tw..][..th * tw].iter_mut().zip(at) {
-                    // SAFETY: every index of the table is inside the plane read (asserted above).
-                    *o = unsafe { *source.get_unchecked(i as usize) };
-                }
+        // The block under each tile, entry by entry: d[alpha r + s][image, tile].
+        let source = if tables.direct {
+            &xs[c * plane..]
+        } else {
+            for image in 0..images {
+                pad.fill(g, image, &xs[(image * g.inp + c) * plane..][..plane]);
+            }
+            &pad.v[..]
+        };
+        for (e, at) in tables.block.chunks_exact(n).enumerate() {
+            for (o, &i) in d[e * np..][..n].iter_mut().zip(at) {
+                // SAFETY: every index of the table is inside the planes read (asserted above).
+                *o = unsafe { *source.get_unchecked(i as usize) };
             }
         }
-        for k in (0..n).step_by(LANES) {
-            transform_rows(d, np, &mut v[c * n..], g.inp * n, n, k, bt);
-        }
+        transform(tile, Move::Input, d, np, &mut v[c * n..], g.inp * n, n);
     }
     *plane_buf = pad.v;
 }
