@@ -364,9 +364,11 @@ mod tests {
             ConvGeom::new(2, 8, 3, 3, (13, 13), 1, (0, 0), (0, 0)).cropped(10, 10),
             ConvGeom::new(2, 8, 3, 3, (7, 9), 1, (1, 1), (1, 1)),
             ConvGeom::new(23, 8, 2, 3, (9, 9), 1, (0, 0), (0, 0)),
-            // Winograd's 3x3 tiles: a 3x3 map (one tile an image), 6x6 and 3x6 maps, 5x5 maps
-            // from padding (tiles past the edge; 49 images of 4 tiles in two groups), a cropped map.
+            // Winograd's 3x3 tiles: a 3x3 map (one tile an image; 200 images in two groups), 6x6
+            // and 3x6 maps, 5x5 maps from padding (tiles past the edge; 49 images of 4 tiles in
+            // two groups), a cropped map.
             ConvGeom::new(9, 16, 3, 3, (5, 5), 1, (0, 0), (0, 0)),
+            ConvGeom::new(200, 8, 3, 3, (5, 5), 1, (0, 0), (0, 0)),
             ConvGeom::new(3, 10, 4, 3, (8, 8), 1, (0, 0), (0, 0)),
             ConvGeom::new(2, 8, 5, 3, (5, 8), 1, (0, 0), (0, 0)),
             ConvGeom::new(49, 8, 3, 3, (5, 5), 1, (1, 1), (1, 1)),
@@ -375,6 +377,7 @@ mod tests {
         assert!(cases[4..].iter().all(winograd::applies) && !cases[..4].iter().any(winograd::applies));
         let f3 = |g: &ConvGeom| winograd::tile(g) == Some(winograd::Tile::F3);
         assert!(cases[9..].iter().all(f3) && !cases[..9].iter().any(f3));
+        assert!(winograd::group(&cases[10]) < 200, "200 one-tile images in more than one group");
         assert_eq!(winograd::tile(&ConvGeom::valid(1, 8, 1, 3, 6, 6)), Some(winograd::Tile::F2), "4x4: F(2x2)'s 4 tiles, not F(3x3)'s 4");
         assert_eq!(cases[3].group(), 7, "19 images of 3x3 maps in three groups");
         for g in cases {
@@ -383,6 +386,10 @@ mod tests {
             let (x, w, b) = (random(g.input_len(), &mut rng), random(g.out * kk, &mut rng), random(g.out, &mut rng));
             let gy = random(g.output_len(), &mut rng);
             let (mut want_y, mut want_gw, mut want_gx) = (vec![0.0f64; g.output_len()], vec![0.0f64; w.len()], vec![0.0f64; x.len()]);
+            // The sums of the terms' sizes: a float32 sum in any order is within a few ulps of
+            // that of the true sum (a filter gradient over many images can be small while its
+            // terms are not, and its rounding is the terms').
+            let (mut size_y, mut size_gw, mut size_gx) = (vec![0.0f64; g.output_len()], vec![0.0f64; w.len()], vec![0.0f64; x.len()]);
             #[allow(clippy::needless_range_loop)] // the reference indexes like the formula it checks
             for n in 0..g.batch {
                 for o in 0..g.out {
@@ -392,9 +399,13 @@ mod tests {
                         for (i, ky, kx) in (0..g.inp).flat_map(|i| (0..g.k).flat_map(move |ky| (0..g.k).map(move |kx| (i, ky, kx)))) {
                             let Some(pixel) = g.pixel(r, c, ky, kx) else { continue };
                             let (xi, wi) = ((n * g.inp + i) * g.h * g.w + pixel, ((o * g.inp + i) * g.k + ky) * g.k + kx);
-                            want_y[at] += w[wi] as f64 * x[xi] as f64;
-                            want_gw[wi] += gy[at] as f64 * x[xi] as f64;
-                            want_gx[xi] += gy[at] as f64 * w[wi] as f64;
+                            let (wx, gx_, gw_) = (w[wi] as f64 * x[xi] as f64, gy[at] as f64 * w[wi] as f64, gy[at] as f64 * x[xi] as f64);
+                            want_y[at] += wx;
+                            want_gw[wi] += gw_;
+                            want_gx[xi] += gx_;
+                            size_y[at] += wx.abs();
+                            size_gw[wi] += gw_.abs();
+                            size_gx[xi] += gx_.abs();
                         }
                     }
                 }
@@ -407,9 +418,9 @@ mod tests {
             for kept in [Some(&kept[..]).filter(|k| !k.is_empty()), None] {
                 let (mut gw, mut gx) = (vec![0.0; w.len()], vec![0.0; x.len()]);
                 conv_backward(&g, &x, &f, kept, &gy, Some(&mut gw), Some(&mut gx), true);
-                for (got, want) in [(&y, &want_y), (&gw, &want_gw), (&gx, &want_gx)] {
-                    for (a, b) in got.iter().zip(want.iter()) {
-                        assert!((*a as f64 - b).abs() < 1e-5 * (1.0 + b.abs()), "{g:?}: {a} vs {b}");
+                for (got, want, size) in [(&y, &want_y, &size_y), (&gw, &want_gw, &size_gw), (&gx, &want_gx, &size_gx)] {
+                    for ((a, b), size) in got.iter().zip(want.iter()).zip(size.iter()) {
+                        assert!((*a as f64 - b).abs() < 1e-5 * (1.0 + size), "{g:?}: {a} vs {b} (terms {size})");
                     }
                 }
             }

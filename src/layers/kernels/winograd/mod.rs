@@ -99,7 +99,7 @@ fn tiles(g: &ConvGeom) -> (usize, usize) {
 
 /// Images per group: enough for [`GROUP_TILES`] tiles, spread evenly over the batch (as
 /// [`ConvGeom::group`]).
-fn group(g: &ConvGeom) -> usize {
+pub(crate) fn group(g: &ConvGeom) -> usize {
     let (th, tw) = tiles(g);
     let most = GROUP_TILES.div_ceil(th * tw);
     g.batch.div_ceil(g.batch.div_ceil(most).max(1)).max(1)
