@@ -6,6 +6,7 @@
 mod common;
 
 use common::lesson_model;
+use dfdx::prelude::*;
 use mnist_cnn::explain::{adversarial, probabilities_of, saliency};
 use mnist_cnn::model::{argmax, Network};
 use mnist_cnn::{data, Result};
@@ -25,42 +26,70 @@ fn the_gradient_is_the_scores_rate_of_change_pixel_by_pixel() -> Result<()> {
 
 fn gradient_checks(model: &impl Network, test: &data::Split, name: &str) {
     let model = model.clone();
-    for i in [0, 1, 2] {
+    let dev = model.device();
+    let (mut ink, mut smooth, mut matched) = (0, 0, 0);
+    for i in 0..8 {
         let pixels = test.image(i);
         let class = test.labels[i] as usize;
-        let gradient = saliency::gradient(&model, pixels, class);
+        // Ink of 255 makes identical 3x3 patches, so a pooling window holds exact ties: kinks at
+        // the image itself, several at once, whose jumps in slope can cancel, so that the two
+        // one-sided slopes agree while the gradient (first of a tie, as PyTorch's) takes neither
+        // (PyTorch in float64 gives the same gradient and slopes). A small fixed jitter on the
+        // ink breaks the ties; the gradient there is checked, and the image's own below.
+        let mut seed = 0x9e37_79b9u32 ^ i as u32;
+        let image: Vec<f32> = pixels
+            .iter()
+            .map(|&p| {
+                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                let jitter = (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5;
+                if p > 0 { data::normalise(p) + 0.02 * jitter } else { 0.0 }
+            })
+            .collect();
+        let traced = dev.tensor_from_vec(image.clone(), (1, Const, Const, Const));
+        let pick = dev.tensor_from_vec((0..10).map(|c| (c == class) as u8 as f32).collect(), (1, Const));
+        let gradient = model.input_gradient(traced, |scores| (scores * pick).sum::<Rank0, _>());
         assert_eq!(gradient.len(), 784);
-        let image: Vec<f32> = pixels.iter().map(|&p| data::normalise(p)).collect();
-        // Each pixel of ink moved a little both ways. Where the two one-sided slopes differ the
-        // score has a kink there (a ReLU at 0, a tie in a pooling window: the gradient takes one
-        // side, as PyTorch's does); everywhere else it must be the slope. (Off the ink the first
-        // layer's outputs are all its bias, so pooling windows tie and the score has kinks at
-        // nearly every pixel.) The allowance of 0.01 is float32's: a score near 15 is rounded to
-        // about 1e-6 in each forward pass, so each slope is off by a few 1e-3, more or less with
-        // the processor's vector kernels (with 0.005, an AVX2 machine counted only 131 of the
-        // better network's 165 ink pixels of digit 1 as smooth, against 143 with 0.01).
-        let h = 1e-3;
-        let (mut smooth, ink) = (0, pixels.iter().filter(|&&p| p > 0).count());
+        // Each pixel of ink moved a little both ways, by two step sizes. Where the four slopes
+        // differ the score has a kink near the image (a ReLU at 0, a pooling window changing
+        // hands: the gradient takes one side), and the pixel is left out; elsewhere the gradient
+        // must be the slope. Float32 rounds a score of 10-16 to 1e-6 (2e-6 above 16), so a slope
+        // over 3e-4 comes in steps of that over 3e-4: the `quantum` allowed on top of 1%. Kinks
+        // just either side of the image can still give agreeing slopes that the gradient rightly
+        // does not take (PyTorch in float64 agrees): 1 pixel in 100 may miss (none did in 20
+        // digits of each network on the machine that wrote this).
+        let at = scores(&model, &image)[class];
+        let quantum = (at.abs().max(1.0) * f32::EPSILON) / 3e-4;
+        let slope = |p: usize, h: f32| {
+            let mut moved = image.clone();
+            moved[p] += h;
+            (scores(&model, &moved)[class] - at) / h
+        };
         for p in (0..784).filter(|&p| pixels[p] > 0) {
-            let (mut up, mut down) = (image.clone(), image.clone());
-            up[p] += h;
-            down[p] -= h;
-            let at = scores(&model, &image)[class];
-            let (right, left) = ((scores(&model, &up)[class] - at) / h, (at - scores(&model, &down)[class]) / h);
-            let g = gradient[p];
-            if (right - left).abs() > 0.01 + 0.02 * right.abs() {
+            ink += 1;
+            let slopes = [slope(p, 1e-3), slope(p, -1e-3), slope(p, 3e-4), slope(p, -3e-4)];
+            let slope = slopes.iter().sum::<f32>() / 4.0;
+            let (low, high) = slopes.iter().fold((f32::MAX, f32::MIN), |(l, h), &s| (l.min(s), h.max(s)));
+            if high - low > 0.01 + 0.02 * slope.abs() + 2.0 * quantum {
                 continue;
             }
             smooth += 1;
-            assert!((right - g).abs() <= 0.03 * g.abs() + 0.01, "digit {i}, pixel {p}: gradient {g}, slope {right}");
+            let g = gradient[p];
+            if (slope - g).abs() <= 0.01 + 0.02 * g.abs() + quantum {
+                matched += 1;
+            } else {
+                println!("{name}, digit {i}, pixel {p}: gradient {g}, slopes {slopes:?}");
+            }
         }
-        println!("{name}, digit {i}: {smooth} of its {ink} pixels of ink away from a kink, each the slope");
-        assert!(smooth * 10 >= ink * 8, "digit {i}: only {smooth} of {ink} pixels of ink away from a kink");
-        // Gradient x input is zero off the ink.
+        // The saliency map is the gradient at the image itself times the image: zero off the ink.
+        let own = saliency::gradient(&model, pixels, class);
         let map = saliency::saliency(&model, pixels, class);
+        assert!(map.iter().zip(pixels).zip(&own).all(|((&m, &p), &g)| m == g * data::normalise(p)));
         assert!(map.iter().zip(pixels).all(|(&m, &p)| p > 0 || m == 0.0));
         assert!(map.iter().any(|&m| m != 0.0));
     }
+    println!("{name}: {smooth} of {ink} pixels of ink away from a kink, {matched} of them the slope");
+    assert!(smooth * 10 >= ink * 7, "{name}: only {smooth} of {ink} pixels of ink away from a kink");
+    assert!(matched * 100 >= smooth * 99, "{name}: the gradient is the slope at only {matched} of {smooth} pixels");
 }
 
 #[test]
