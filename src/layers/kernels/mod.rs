@@ -4,6 +4,7 @@
 //! at run time, [`crate::cpu::instruction_set`]) and give the plain path's numbers bit for bit.
 mod conv;
 mod direct;
+mod geom;
 mod lanes;
 mod matmul;
 mod pool;
