@@ -50,7 +50,7 @@ failures, passed = [], 0
 for path in books:
     nb = nbformat.read(path, as_version=4)
     started = time.time()
-    client = NotebookClient(nb, kernel_name="rust", timeout=1800, resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(nb, kernel_name="rust", timeout=1800, startup_timeout=1800, resources={"metadata": {"path": str(path.parent)}})
     problems = []
     try:
         client.execute()
