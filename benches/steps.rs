@@ -1,6 +1,6 @@
 //! Where a training step's time goes: a network of the library trained on real MNIST, each part
 //! of the step timed on its own (batch, forward pass, loss, backward pass, Adam, zeroing).
-//! A benchmark, not a test: `cargo bench --bench steps -- [BATCH] [IMAGES] [lesson|better]`
+//! A benchmark, not a test: `cargo bench --bench steps -- [BATCH] [IMAGES] [lesson|better|lenet5]`
 //! (default 32, 9600, lesson); threads: `RAYON_NUM_THREADS`. Prints microseconds per step and
 //! images per second.
 #[global_allocator]
@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use dfdx::prelude::*;
 use mnist_cnn::better::BetterModel;
-use mnist_cnn::layers::Ctx;
-use mnist_cnn::model::{Model, Network};
+use mnist_cnn::layers::{Conv2D, Ctx, Dense, Flatten, MaxPool2D, ReLU};
+use mnist_cnn::model::{Model, Network, Sequential};
 use mnist_cnn::train::Adam;
 use mnist_cnn::{data, model};
 
@@ -22,12 +22,22 @@ fn main() {
     match args.get(2).map(String::as_str).unwrap_or("lesson") {
         "lesson" => steps::<Model>(batch, images),
         "better" => steps::<BetterModel>(batch, images),
+        "lenet5" => steps::<LeNet5>(batch, images),
         other => {
-            eprintln!("error: the network is `lesson` or `better`, not `{other}`");
+            eprintln!("error: the network is `lesson`, `better` or `lenet5`, not `{other}`");
             std::process::exit(2);
         }
     }
 }
+
+/// Caffe's LeNet as examples/lenet5.rs defines it.
+type LeNet5 = Sequential<(
+    (Conv2D<1, 20, 5>, MaxPool2D<2>),
+    (Conv2D<20, 50, 5>, MaxPool2D<2>),
+    Flatten,
+    (Dense<800, 500>, ReLU),
+    Dense<500, 10>,
+)>;
 
 fn steps<N: Network>(batch: usize, images: usize) {
     let mnist = data::load(&data::default_dir()).unwrap_or_else(|e| {

@@ -222,6 +222,35 @@ fn fused_first_layer_matches_the_three_layers() {
     close(&g2.get(&conv.bias).as_vec(), &g1.get(&conv.bias).as_vec(), 1e-4);
 }
 
+/// LeNet's first layer, `Conv2D -> MaxPool2D` with no ReLU between them, in a stack (the fused
+/// pass, on the direct kernels where the processor has them): the outputs of the two layers bit
+/// for bit, negative ones included, and their weight and bias gradients within rounding.
+#[test]
+fn fused_first_layer_without_relu_matches_the_two_layers() {
+    use mnist_cnn::layers::{Ctx, Flow, Layer, Ready};
+    const N: usize = 11;
+    let mut rng = StdRng::seed_from_u64(8);
+    let (x, w, b) = (random(N * 28 * 28, &mut rng), random(20 * 25, &mut rng), random(20, &mut rng));
+    let r = random(N * 20 * 12 * 12, &mut rng);
+    let dev: Cpu = Default::default();
+    let mut conv: Conv2D<1, 20, 5> = dev.build_module::<mnist_cnn::layers::builder::Conv2D<1, 20, 5>, f32>();
+    conv.weight.copy_from(&w);
+    conv.bias.copy_from(&b);
+    let xt = dev.tensor_from_vec(x, (N, Const::<1>, Const::<28>, Const::<28>));
+    let rt = dev.tensor_from_vec(r, (N, Const::<20>, Const::<12>, Const::<12>));
+
+    let layered = MaxPool2D::<2>.forward(conv.forward(xt.leaky_trace()));
+    let stack = (conv.clone(), MaxPool2D::<2>);
+    let fused = stack.flow(Ready::input(xt.trace(conv.alloc_grads())), &mut Ctx::inference()).ready().tensor;
+    assert_eq!(fused.as_vec(), layered.as_vec());
+    assert!(fused.as_vec().iter().any(|v| *v < 0.0), "negative outputs kept (no ReLU)");
+
+    let g1 = (layered * rt.clone()).sum().backward();
+    let g2 = (fused * rt).sum().backward();
+    close(&g2.get(&conv.weight).as_vec(), &g1.get(&conv.weight).as_vec(), 1e-4);
+    close(&g2.get(&conv.bias).as_vec(), &g1.get(&conv.bias).as_vec(), 1e-4);
+}
+
 #[test]
 fn the_models_fused_forward_equals_dfdxs_layer_by_layer_forward() {
     let net = mnist_cnn::model::build(&mnist_cnn::model::device(9));

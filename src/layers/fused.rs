@@ -10,9 +10,10 @@
 //! gradient are matrix products over the image's patches (im2col) or, for 3x3 filters over
 //! several channels, over Winograd's transformed tiles (`kernels::winograd`, whose transformed
 //! input tiles the forward pass keeps for the backward pass), or for a single-channel input
-//! (the first layer) direct vector kernels with the same numbers (`kernels::conv1_relu_pool2`);
-//! and the input gradient, when asked for, visits only the positions that won their block and
-//! passed the ReLU.
+//! (the first layer) direct vector kernels with the same numbers (`kernels::conv1_relu_pool2`,
+//! with or without the ReLU); the weight gradient of matrix products over the patches, from the
+//! patches of the positions that won their block only (`kernels::pooled_weight_grad`); and the
+//! input gradient, when asked for, from the maps' gradients, zero except at those positions.
 use super::tape::with_output_grad;
 use dfdx::prelude::*;
 use rayon::prelude::*;
@@ -118,8 +119,9 @@ where
     let chunk = |(((y, arg), x), keep): Part| {
         let mut halves = Vec::new();
         let mut pairs = y.chunks_mut(out_len).zip(arg.chunks_mut(out_len)).zip(x.chunks(in_len));
-        // The direct kernels decline (for all images alike) where they do not apply.
-        if relu && direct && pairs.all(|((y, arg), x)| kernels::conv1_relu_pool2::<K>(&conv_geom, x, &ws, &bs, CUT, y, arg, &mut halves)) {
+        // The direct kernels (with or without the ReLU) decline, for all images alike, where they do not apply.
+        let cut = relu.then_some(CUT);
+        if direct && pairs.all(|((y, arg), x)| kernels::conv1_relu_pool2::<K>(&conv_geom, x, &ws, &bs, cut, y, arg, &mut halves)) {
             return;
         }
         // The chunk's convolutions as matrix products of several images each, then the pooling.
@@ -183,12 +185,20 @@ where
                         let direct_done = direct
                             && x.chunks(in_len).zip(gy.chunks(out_len)).zip(arg.chunks(out_len))
                                 .all(|((x, gy), arg)| kernels::conv1_pool2_weight_grad::<K>(&conv_geom, x, gy, arg, CUT, &mut gw, &mut scratch));
-                        if direct_done && gx.is_none() {
+                        // ... or from the winning positions' patches (several input channels, matrix
+                        // products over the patches: not Winograd's tiles, whose sums it would change).
+                        let pooled = !direct_done && IN > 1 && kept_len == 0 && conv_geom.is_plain();
+                        if pooled {
+                            for ((x, gy), arg) in x.chunks(in_len).zip(gy.chunks(out_len)).zip(arg.chunks(out_len)) {
+                                kernels::pooled_weight_grad::<K>(&conv_geom, x, gy, arg, CUT, &mut gw, &mut scratch);
+                            }
+                        }
+                        if (direct_done || pooled) && gx.is_none() {
                             return (gw, gb);
                         }
-                        // ... or, with the input gradient, from the maps' gradients: the pooled
-                        // gradients at the positions that won their block and passed the ReLU, zero
-                        // elsewhere.
+                        // ... or from the maps' gradients (Winograd's tiles), and the input gradient
+                        // from them: the pooled gradients at the positions that won their block and
+                        // passed the ReLU, zero elsewhere.
                         let mut gmaps = vec![0.0; images.len() * plane_out * OUT];
                         for ((gmaps, gy), arg) in gmaps.chunks_mut(OUT * plane_out).zip(gy.chunks(out_len)).zip(arg.chunks(out_len)) {
                             for (&at, &g) in arg.iter().zip(gy) {
@@ -198,7 +208,7 @@ where
                             }
                         }
                         let g = conv_geom.with_batch(images.len());
-                        kernels::conv_backward(&g, x, &filters, kept, &gmaps, (!direct_done).then_some(&mut gw[..]), gx, false);
+                        kernels::conv_backward(&g, x, &filters, kept, &gmaps, (!direct_done && !pooled).then_some(&mut gw[..]), gx, false);
                         (gw, gb)
                     })
                     .collect();

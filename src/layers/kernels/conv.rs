@@ -260,9 +260,12 @@ pub(crate) fn conv_backward(g: &ConvGeom, x: &[f32], f: &Filters, kept: Option<&
     let (mut cols, mut gyc, mut gcols) = (Vec::new(), Vec::new(), Vec::new());
     for (b, (x, gy)) in x.chunks(group * plane_in).zip(gy.chunks(group * plane_out)).enumerate() {
         let images = x.len() / plane_in;
-        cols.resize(images * g.inp * g.k * g.k * g.ho() * g.wo(), 0.0);
+        // The patches serve the weight gradient only.
+        if gw.is_some() {
+            cols.resize(images * g.inp * g.k * g.k * g.ho() * g.wo(), 0.0);
+            group_patches(g, x, &mut cols);
+        }
         gyc.resize(images * plane_out, 0.0);
-        group_patches(g, x, &mut cols);
         to_channels(g, gy, &mut gyc);
         let gx = gx.as_deref_mut().map(|gx| &mut gx[b * group * plane_in..][..images * plane_in]);
         group_backward(g, w, &gyc, &cols, &mut gcols, gw.as_deref_mut(), gx, parallel);

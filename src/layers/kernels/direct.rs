@@ -10,8 +10,8 @@ use crate::cpu::{instruction_set, InstructionSet};
 /// `K <= 5`, computed directly instead of through [`im2col`], a matrix product and
 /// [`max_pool_forward`]: the first layer has only `K*K` products per output, too few for a
 /// matrix product to pay for its packing. Writes each pooled output and where it came from
-/// (`argmax`, an index into the image's `[out, ho, wo]` feature maps, or `cut` when the ReLU
-/// stopped it, its output then 0).
+/// (`argmax`, an index into the image's `[out, ho, wo]` feature maps, or, with a `cut` (a ReLU
+/// between the two), that `cut` where the ReLU stopped it, its output then 0).
 ///
 /// The same numbers as the matrix-product path: each sum is the chain of fused multiply-adds
 /// `gemm` computes (the taps in reading order from zero, then the bias added). So it runs only
@@ -26,7 +26,7 @@ pub(crate) fn conv1_relu_pool2<const K: usize>(
     x: &[f32],
     w: &[f32],
     bias: &[f32],
-    cut: u32,
+    cut: Option<u32>,
     y: &mut [f32],
     argmax: &mut [u32],
     halves: &mut Vec<f32>,
@@ -38,12 +38,12 @@ pub(crate) fn conv1_relu_pool2<const K: usize>(
     {
         #[target_feature(enable = "avx512f,avx2,fma")]
         #[allow(clippy::too_many_arguments)]
-        fn avx512<const K: usize>(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], cut: u32, y: &mut [f32], argmax: &mut [u32], halves: &mut Vec<f32>) {
+        fn avx512<const K: usize>(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], cut: Option<u32>, y: &mut [f32], argmax: &mut [u32], halves: &mut Vec<f32>) {
             conv1_relu_pool2_body::<K>(g, x, w, bias, cut, y, argmax, halves)
         }
         #[target_feature(enable = "avx2,fma")]
         #[allow(clippy::too_many_arguments)]
-        fn avx2<const K: usize>(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], cut: u32, y: &mut [f32], argmax: &mut [u32], halves: &mut Vec<f32>) {
+        fn avx2<const K: usize>(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], cut: Option<u32>, y: &mut [f32], argmax: &mut [u32], halves: &mut Vec<f32>) {
             conv1_relu_pool2_body::<K>(g, x, w, bias, cut, y, argmax, halves)
         }
         match instruction_set() {
@@ -71,7 +71,7 @@ pub(crate) fn conv1_relu_pool2<const K: usize>(
 /// The weight gradient of [`conv1_relu_pool2`] for one image, added to `gw` (`[out, K*K]`):
 /// each filter tap collects `gradient x input pixel` over the positions that won their block
 /// and passed the ReLU (the others have no gradient). Each sum runs in order of position, in
-/// blocks of [`GEMM_DEPTH_BLOCK`] added to `gw` one after the other: the numbers of the matrix
+/// blocks of [`super::direct_grad::GEMM_DEPTH_BLOCK`] added to `gw` one after the other: the numbers of the matrix
 /// product `gemm` computes where its `[out, K*K]` output has over 256 elements and at most 64
 /// rows (3x3: 29 to 64 filters; 5x5: 11 to 64; otherwise it sums in another order). Only
 /// there, and with fused multiply-add (see [`conv1_relu_pool2`]), does it run; otherwise it
@@ -94,12 +94,12 @@ pub(crate) fn conv1_pool2_weight_grad<const K: usize>(
         #[target_feature(enable = "avx512f,avx2,fma")]
         fn avx512<const K: usize>(g: &ConvGeom, x: &[f32], gy: &[f32], argmax: &[u32], cut: u32, gw: &mut [f32], scratch: &mut Vec<f32>) {
             // SAFETY: compiled for AVX-512, which the caller checked.
-            unsafe { conv1_pool2_weight_grad_body::<lanes::Avx512, K>(g, x, gy, argmax, cut, gw, scratch) }
+            unsafe { super::direct_grad::body::<lanes::Avx512, K>((g, x, gy), (argmax, cut), gw, scratch) }
         }
         #[target_feature(enable = "avx2,fma")]
         fn avx2<const K: usize>(g: &ConvGeom, x: &[f32], gy: &[f32], argmax: &[u32], cut: u32, gw: &mut [f32], scratch: &mut Vec<f32>) {
             // SAFETY: compiled for AVX2 and FMA, which the caller checked.
-            unsafe { conv1_pool2_weight_grad_body::<lanes::Avx2, K>(g, x, gy, argmax, cut, gw, scratch) }
+            unsafe { super::direct_grad::body::<lanes::Avx2, K>((g, x, gy), (argmax, cut), gw, scratch) }
         }
         match instruction_set() {
             // SAFETY: the processor has the features the function is compiled for.
@@ -113,7 +113,7 @@ pub(crate) fn conv1_pool2_weight_grad<const K: usize>(
     #[cfg(target_arch = "aarch64")]
     {
         // SAFETY: plain arrays need no particular instructions.
-        unsafe { conv1_pool2_weight_grad_body::<lanes::Scalar, K>(g, x, gy, argmax, cut, gw, scratch) };
+        unsafe { super::direct_grad::body::<lanes::Scalar, K>((g, x, gy), (argmax, cut), gw, scratch) };
         true
     }
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
@@ -123,77 +123,9 @@ pub(crate) fn conv1_pool2_weight_grad<const K: usize>(
     }
 }
 
-/// How `gemm` 0.19 splits a long sum when the output has at most 64 rows and columns and more
-/// than 256 elements (as the first layer's weight gradient, `[out, K*K]`, for 29 to 64 filters
-/// of 3x3): into blocks of 512 products from the start, each block's sum added to the output in
-/// turn (`kc = k.min(512)` in `gemm_basic_generic`).
-const GEMM_DEPTH_BLOCK: usize = 512;
-
 /// Sides and taps of the largest filter the direct kernels take (5x5).
-const SIDE: usize = 5;
-const TAPS: usize = SIDE * SIDE;
-
-/// The loops of [`conv1_pool2_weight_grad`]. The pooled gradients are first put back at the
-/// positions that won (zero elsewhere), position-major: `[ho*wo, out]`. Then, for `LANES`
-/// filters at a time and one position after the other, every tap's running sums take
-/// `gradient x pixel` in one vector multiply-add: nine independent sums in flight, no branches.
-///
-/// # Safety
-/// `V`'s instructions must be there (see [`lanes::Lanes`]).
-#[inline(always)]
-unsafe fn conv1_pool2_weight_grad_body<V: lanes::Lanes, const K: usize>(
-    g: &ConvGeom,
-    x: &[f32],
-    gy: &[f32],
-    argmax: &[u32],
-    cut: u32,
-    gw: &mut [f32],
-    scratch: &mut Vec<f32>,
-) {
-    assert!(g.batch == 1 && g.inp == 1 && g.k == K && K <= SIDE, "one single-channel image, filters up to 5x5");
-    let (ho, wo) = (g.ho(), g.wo());
-    let plane_out = ho * wo;
-    let per_out = gy.len() / g.out;
-    let lanes_out = g.out.div_ceil(LANES) * LANES;
-    // One more row, where the outputs the ReLU cut leave their (unused) gradient.
-    scratch.clear();
-    scratch.resize((plane_out + 1) * lanes_out, 0.0);
-    for (o, (wins, grads)) in argmax.chunks_exact(per_out).zip(gy.chunks_exact(per_out)).enumerate() {
-        let first = (o * plane_out) as u32;
-        for (&at, &gv) in wins.iter().zip(grads) {
-            let p = if at == cut { plane_out } else { (at - first) as usize };
-            scratch[p * lanes_out + o] = gv;
-        }
-    }
-    for o0 in (0..g.out).step_by(LANES) {
-        for start in (0..plane_out).step_by(GEMM_DEPTH_BLOCK) {
-            // SAFETY (here and below): V's instructions are there (this function's contract).
-            let mut acc = [unsafe { V::zero() }; TAPS];
-            let (mut r, mut c) = (start / wo, start % wo);
-            for grads in scratch[start * lanes_out..plane_out.min(start + GEMM_DEPTH_BLOCK) * lanes_out].chunks_exact(lanes_out) {
-                let grads = unsafe { V::load(grads[o0..o0 + LANES].try_into().unwrap()) };
-                let patch = &x[r * g.w + c..];
-                for ky in 0..K {
-                    for kx in 0..K {
-                        acc[ky * K + kx] = unsafe { grads.mul_add(patch[ky * g.w + kx], acc[ky * K + kx]) };
-                    }
-                }
-                c += 1;
-                if c == wo {
-                    (r, c) = (r + 1, 0);
-                }
-            }
-            // The end of a block of the sum: its sums go into the gradient.
-            for (t, sums) in acc.iter().enumerate().take(K * K) {
-                let mut lanes = [0.0; LANES];
-                unsafe { sums.store(&mut lanes) };
-                for (l, o) in (o0..g.out.min(o0 + LANES)).enumerate() {
-                    gw[o * K * K + t] += lanes[l];
-                }
-            }
-        }
-    }
-}
+pub(super) const SIDE: usize = 5;
+pub(super) const TAPS: usize = SIDE * SIDE;
 
 /// The loops of [`conv1_relu_pool2`], compiled once per instruction set. The input's rows are
 /// first split into their even and odd columns, so that each of the four outputs of the 2x2
@@ -202,7 +134,7 @@ unsafe fn conv1_pool2_weight_grad_body<V: lanes::Lanes, const K: usize>(
 /// row of blocks needs are loaded once and serve every filter.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn conv1_relu_pool2_body<const K: usize>(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], cut: u32, y: &mut [f32], argmax: &mut [u32], halves: &mut Vec<f32>) {
+fn conv1_relu_pool2_body<const K: usize>(g: &ConvGeom, x: &[f32], w: &[f32], bias: &[f32], cut: Option<u32>, y: &mut [f32], argmax: &mut [u32], halves: &mut Vec<f32>) {
     assert!(g.batch == 1 && g.inp == 1 && g.k == K && K <= SIDE, "one single-channel image, filters up to 5x5");
     let (ho, wo) = (g.ho(), g.wo());
     let (ph, pw) = (ho / 2, wo / 2);
@@ -256,7 +188,7 @@ fn conv1_relu_pool2_body<const K: usize>(g: &ConvGeom, x: &[f32], w: &[f32], bia
                     let [tl, tr, bl, br] = [acc[0][l], acc[1][l], acc[2][l], acc[3][l]].map(|a| a + bias[o]);
                     let p = top + lane_offsets[l];
                     let (best, best_at) = first_max([(tl, p), (tr, p + 1), (bl, p + below), (br, p + below + 1)]);
-                    (v[l], at[l]) = if best <= 0.0 { (0.0, cut) } else { (best, best_at) };
+                    (v[l], at[l]) = match cut { Some(cut) if best <= 0.0 => (0.0, cut), _ => (best, best_at) };
                 }
                 let out = o * ph * pw + pr * pw + c0;
                 y[out..out + n].copy_from_slice(&v[..n]);
@@ -324,19 +256,17 @@ mod tests {
         conv_forward(&g, &x, &Filters::new(&g, &wt), &b, &mut maps, None, false);
         let (mut y1, mut a1) = (vec![0.0; p.output_len()], vec![0u32; p.output_len()]);
         max_pool_forward(&p, &maps, &mut y1, &mut a1);
-        for (v, a) in y1.iter_mut().zip(a1.iter_mut()) {
-            if *v <= 0.0 {
+        // Without a ReLU (LeNet's first layer), then with one, which cuts what is not positive.
+        for cut in [None, Some(u32::MAX)] {
+            for (v, a) in y1.iter_mut().zip(a1.iter_mut()).filter(|(v, _)| cut.is_some() && **v <= 0.0) {
                 (*v, *a) = (0.0, u32::MAX);
             }
-        }
-        let (mut y2, mut a2) = (vec![f32::NAN; p.output_len()], vec![7u32; p.output_len()]);
-        let used = conv1_relu_pool2::<K>(&g, &x, &wt, &b, u32::MAX, &mut y2, &mut a2, &mut Vec::new());
-        #[cfg(target_arch = "x86_64")]
-        assert_eq!(used, instruction_set() != InstructionSet::Plain && out >= 2, "used exactly with AVX2 and FMA, from two filters");
-        if used {
+            let (mut y2, mut a2) = (vec![f32::NAN; p.output_len()], vec![7u32; p.output_len()]);
+            let used = conv1_relu_pool2::<K>(&g, &x, &wt, &b, cut, &mut y2, &mut a2, &mut Vec::new());
+            #[cfg(target_arch = "x86_64")]
+            assert_eq!(used, instruction_set() != InstructionSet::Plain && out >= 2, "used exactly with AVX2 and FMA, from two filters");
             let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&y1), bits(&y2), "{h}x{w} k{K}");
-            assert_eq!(a1, a2, "{h}x{w} k{K}");
+            assert!(!used || (bits(&y1), &a1) == (bits(&y2), &a2), "{h}x{w} k{K} {cut:?}");
         }
     }
 
@@ -362,7 +292,7 @@ mod tests {
             let b: Vec<f32> = (0..out).map(|_| rng.gen_range(-0.1..0.1)).collect();
             let n = p.output_len();
             let (mut y, mut a) = (vec![0.0; n], vec![0u32; n]);
-            if !conv1_relu_pool2::<K>(&g, &x, &wt, &b, u32::MAX, &mut y, &mut a, &mut Vec::new()) {
+            if !conv1_relu_pool2::<K>(&g, &x, &wt, &b, Some(u32::MAX), &mut y, &mut a, &mut Vec::new()) {
                 return; // no FMA: the matrix-product path is the only one (see the test above)
             }
             assert!(a.contains(&u32::MAX), "some outputs cut");
