@@ -13,7 +13,9 @@
 //! (the first layer) direct vector kernels with the same numbers (`kernels::conv1_relu_pool2`,
 //! with or without the ReLU); the weight gradient of matrix products over the patches, from the
 //! patches of the positions that won their block only (`kernels::pooled_weight_grad`); and the
-//! input gradient, when asked for, from the maps' gradients, zero except at those positions.
+//! input gradient, when asked for, from the filters of the winners only there
+//! (`kernels::pooled_input_grad`), from the maps' gradients (zero but at the winners) for
+//! Winograd's tiles.
 use super::tape::with_output_grad;
 use dfdx::prelude::*;
 use rayon::prelude::*;
@@ -160,6 +162,11 @@ where
                 let plane_out = conv_geom.ho() * conv_geom.wo();
                 let chunks = n.div_ceil(CHUNK);
                 let filters = kernels::Filters::new(&conv_geom, &ws);
+                // Where the gradients come from the pooling's winners only (several input channels,
+                // matrix products over the patches: not Winograd's tiles, whose sums they would
+                // change), the input gradient takes the filters as rows of whole blocks.
+                let pooled = IN > 1 && kept_len == 0 && conv_geom.is_plain();
+                let padded = if pooled && grad_input { kernels::padded_filters(&ws, OUT) } else { Vec::new() };
                 let gx_chunks: Vec<Option<&mut [f32]>> = if grad_input {
                     grads.get_or_alloc_mut(&x_g)?.chunks_mut(CHUNK * in_len).map(Some).collect()
                 } else {
@@ -185,15 +192,18 @@ where
                         let direct_done = direct
                             && x.chunks(in_len).zip(gy.chunks(out_len)).zip(arg.chunks(out_len))
                                 .all(|((x, gy), arg)| kernels::conv1_pool2_weight_grad::<K>(&conv_geom, x, gy, arg, CUT, &mut gw, &mut scratch));
-                        // ... or from the winning positions' patches (several input channels, matrix
-                        // products over the patches: not Winograd's tiles, whose sums it would change).
-                        let pooled = !direct_done && IN > 1 && kept_len == 0 && conv_geom.is_plain();
+                        // ... or from the winning positions' patches, and the input gradient from the
+                        // winners' filters.
                         if pooled {
                             for ((x, gy), arg) in x.chunks(in_len).zip(gy.chunks(out_len)).zip(arg.chunks(out_len)) {
                                 kernels::pooled_weight_grad::<K>(&conv_geom, x, gy, arg, CUT, &mut gw, &mut scratch);
                             }
+                            for ((gy, arg), gx) in gy.chunks(out_len).zip(arg.chunks(out_len)).zip(gx.into_iter().flat_map(|gx| gx.chunks_mut(in_len))) {
+                                kernels::pooled_input_grad::<K>(&conv_geom, &padded, gy, arg, CUT, gx);
+                            }
+                            return (gw, gb);
                         }
-                        if (direct_done || pooled) && gx.is_none() {
+                        if direct_done && gx.is_none() {
                             return (gw, gb);
                         }
                         // ... or from the maps' gradients (Winograd's tiles), and the input gradient
@@ -208,7 +218,7 @@ where
                             }
                         }
                         let g = conv_geom.with_batch(images.len());
-                        kernels::conv_backward(&g, x, &filters, kept, &gmaps, (!direct_done && !pooled).then_some(&mut gw[..]), gx, false);
+                        kernels::conv_backward(&g, x, &filters, kept, &gmaps, (!direct_done).then_some(&mut gw[..]), gx, false);
                         (gw, gb)
                     })
                     .collect();

@@ -102,7 +102,8 @@ unsafe fn winners_body<V: lanes::Lanes, const K: usize>(
     assert_eq!(per_out, (ho / 2) * pw, "2x2 blocks over the whole maps");
     const VECS: usize = TAPS.div_ceil(LANES);
     let vecs = (K * K).div_ceil(LANES);
-    (scratch.clear(), scratch.resize(plane_out * vecs * LANES, 0.0));
+    scratch.clear();
+    scratch.resize(plane_out * vecs * LANES, 0.0);
     for (p, patch) in scratch.chunks_exact_mut(vecs * LANES).enumerate() {
         for ky in 0..K {
             patch[ky * K..][..K].copy_from_slice(&x[(p / wo + ky) * g.w + p % wo..][..K]);

@@ -15,6 +15,6 @@ mod winograd;
 pub(crate) use conv::{conv_backward, conv_backward_bias, conv_forward, ConvGeom, Filters};
 pub(crate) use direct::{conv1_pool2_weight_grad, conv1_relu_pool2, pooled_bias_grad};
 pub(crate) use matmul::matmul_strided;
-pub(crate) use pooled::pooled_weight_grad;
+pub(crate) use pooled::{padded_filters, pooled_input_grad, pooled_weight_grad};
 pub(crate) use winograd::Kept;
 pub(crate) use pool::{avg_pool_backward, avg_pool_forward, max_pool_backward, max_pool_forward, PoolGeom};
