@@ -79,6 +79,18 @@ for path in books:
             problems.append(f"cell {i} panicked: {text[:1500]}")
         if "picture" in tags and not any("image/png" in o.get("data", {}) for o in outputs):
             problems.append(f"cell {i} should show a picture but has no image/png output")
+        if any("".join(o.get("data", {}).get("text/plain", "")) == "()" for o in outputs):
+            problems.append(f"cell {i} shows a stray `()`: end its last statement with `;`")
+        if str(root) in text or any(str(root) in "".join(o.get("data", {}).get("text/plain", "")) for o in outputs):
+            problems.append(f"cell {i} shows this machine's path ({root}): print paths with notebook::shown")
+    # The notebooks are read in order: each links to the next (the last back to the first), and
+    # every link to a notebook finds it.
+    prose = "".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    for target in re.findall(r"\]\(([^)#]+\.ipynb)\)", prose):
+        if not (path.parent / target).exists():
+            problems.append(f"a link to {target}, which is not there")
+    if not re.search(r"(Next|Back to the start): \[", prose):
+        problems.append("no \"Next:\" link to the following notebook")
     seconds = time.time() - started
     for cell in nb.cells:
         for o in cell.get("outputs", []):

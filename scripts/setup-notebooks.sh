@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Everything the notebooks need, installed once (each step is skipped when already done):
-#  - evcxr_jupyter, the Rust kernel for Jupyter (pinned, --locked; about 25 min to build on 2 cores),
+#  - evcxr_jupyter, the Rust kernel for Jupyter (pinned, --locked; about 7 min to build on 2 cores, on a fresh CI machine),
 #  - a Python virtual environment in .venv/ with the Jupyter pieces that run notebooks headlessly,
 #  - the kernel registered with Jupyter ("Rust") with the project's settings, and its cache warmed.
 # Add JupyterLab to open the notebooks interactively: .venv/bin/pip install jupyterlab
@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 EVCXR_VERSION=0.22.0
 export PATH="$HOME/.cargo/bin:$PATH"
 if ! cargo install --list | grep -q "^evcxr_jupyter v$EVCXR_VERSION:"; then
-  echo "Installing evcxr_jupyter $EVCXR_VERSION (a one-time build of about 25 minutes on 2 cores)..."
+  echo "Installing evcxr_jupyter $EVCXR_VERSION (a one-time build of about 7 minutes on 2 cores)..."
   cargo install --locked "evcxr_jupyter@$EVCXR_VERSION"
 fi
 if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import nbclient, nbformat, nbconvert" 2>/dev/null; then

@@ -27,6 +27,14 @@ fn confusion_matrix_and_misses_agree_with_evaluate() {
     assert_eq!(misses.len(), 10_000 - (0..10).map(|d| cm.counts[d][d]).sum::<usize>());
     assert!(misses.iter().all(|x| x.label != x.predicted && x.label == m.test.labels[x.index]));
     assert!(misses.windows(2).all(|w| w[0].probability >= w[1].probability), "most confident first");
+
+    // The least sure digit (notebook 4 shows it): no image's top probability is lower, and on it
+    // the probability is shared, as the notebook says (no answer gets even two thirds).
+    let top = |p: &[f32; 10]| p.iter().copied().fold(0.0f32, f32::max);
+    let least = analysis::least_sure(&probs).unwrap();
+    assert!(probs.iter().all(|p| top(p) >= top(&probs[least])));
+    assert!(top(&probs[least]) < 2.0 / 3.0, "{:?}", probs[least]);
+    assert_eq!(analysis::least_sure(&[]), None);
 }
 
 #[test]

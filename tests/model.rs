@@ -140,3 +140,21 @@ fn any_model_bytes_are_loaded_or_refused_without_a_panic() {
     }
     assert!(loaded > 0 && refused > 0, "{loaded} loaded, {refused} refused");
 }
+
+/// Notebook 8's exercise says how far its network's second convolution can grow within 100,000
+/// parameters: 40 filters stay under, 48 do not.
+#[test]
+fn notebook_8s_parameter_hint_is_right() {
+    use mnist_cnn::layers::{Conv2D, Dense, Flatten, MaxPool2D, ReLU, Same};
+    use mnist_cnn::model::{Network, Sequential};
+    type With<const F: usize, const D: usize> = Sequential<(
+        ((Conv2D<1, 16, 5>, ReLU), MaxPool2D<2>),
+        ((Conv2D<16, F, 3, 1, Same>, ReLU), MaxPool2D<2>),
+        Flatten,
+        (Dense<D, 64>, ReLU),
+        Dense<64, 10>,
+    )>;
+    assert_eq!(With::<32, 1152>::build(&model::device(0)).summary().total_params(), 79_498);
+    assert_eq!(With::<40, 1440>::build(&model::device(0)).summary().total_params(), 99_090);
+    assert_eq!(With::<48, 1728>::build(&model::device(0)).summary().total_params(), 118_682);
+}

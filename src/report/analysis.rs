@@ -53,6 +53,13 @@ impl ConfusionMatrix {
     }
 }
 
+/// The image the model is least sure of: the one whose highest probability is the lowest
+/// (`None` for no images). On an ambiguous digit two or three answers share the probability.
+pub fn least_sure(probabilities: &[[f32; CLASSES]]) -> Option<usize> {
+    let top = |p: &[f32; CLASSES]| p.iter().copied().fold(0.0f32, f32::max);
+    (0..probabilities.len()).min_by(|&a, &b| top(&probabilities[a]).total_cmp(&top(&probabilities[b])))
+}
+
 /// The misclassified images of `split`, the most confidently wrong first.
 pub fn misclassified(split: &Split, probabilities: &[[f32; CLASSES]]) -> Vec<Miss> {
     let mut misses: Vec<Miss> = probabilities

@@ -93,14 +93,15 @@ pub fn parameter_count(filters: usize, answer: usize) -> Check {
     }
 }
 
-/// Exercise: a network of your own with at least 99% test accuracy and fewer than 100,000
-/// parameters (the lesson's has 693,962).
-pub fn small_and_accurate(params: usize, accuracy: f64) -> Check {
-    let pct = accuracy * 100.0;
-    match (params < 100_000, accuracy >= 0.99) {
-        (true, true) => Check::new(true, format!("{pct:.2}% with {} parameters.", crate::model::thousands(params))),
-        (false, _) => Check::new(false, format!("{} parameters: fewer than 100,000, please. The Dense layer after Flatten holds most of them: pool once more, or use fewer filters before it.", crate::model::thousands(params))),
-        (true, false) => Check::new(false, format!("{pct:.2}% (the goal is 99%). More filters in the second Conv2D, a BatchNorm2D after it, or more epochs usually get there; in quick mode (2,000 images) 99% is out of reach.")),
+/// Exercise: a network of your own with at least 99% validation accuracy (the last epoch's) and
+/// fewer than 100,000 parameters (the lesson's has 693,962). Settings are chosen on the
+/// validation set; the test set is for the one score at the end.
+pub fn small_and_accurate(params: usize, val_accuracy: f64) -> Check {
+    let pct = val_accuracy * 100.0;
+    match (params < 100_000, val_accuracy >= 0.99) {
+        (true, true) => Check::new(true, format!("{pct:.2}% of the validation digits with {} parameters.", crate::model::thousands(params))),
+        (false, _) => Check::new(false, format!("{} parameters: fewer than 100,000, please. The Dense layer after Flatten holds most of them: pool once more, use fewer filters before it, or a narrower Dense layer.", crate::model::thousands(params))),
+        (true, false) => Check::new(false, format!("{pct:.2}% of the validation digits (the goal is 99%). A BatchNorm2D after a convolution, a few more filters (each one adds its maps' share of weights to the Dense layer after Flatten: watch the count), or more epochs usually get there; in quick mode (1,800 training images) 99% is out of reach.")),
     }
 }
 
@@ -154,7 +155,7 @@ pub fn learning_rate(guess: Outcome, rate: f32, lesson: &History, changed: &Hist
     if guess == actual {
         Check::new(true, format!("{shown}: {why}."))
     } else {
-        Check::new(false, format!("the chart shows {shown}. Read the two lines at the last epoch: which is higher, and is the new one above chance (10%)?"))
+        Check::new(false, format!("the chart shows {shown}. Read the two lines at the last epoch: is the new one within a point of the lesson's (about the same), above or below it, or under 30% (not learning: chance is 10%)?"))
     }
 }
 
@@ -225,7 +226,7 @@ mod tests {
             for other in [Outcome::Better, Outcome::AboutTheSame, Outcome::Worse, Outcome::DoesNotLearn] {
                 if other != outcome {
                     let check = learning_rate(other, 0.1, &lesson, &changed);
-                    assert!(!check.right && check.message.contains("Read the two lines"), "{check}");
+                    assert!(!check.right && check.message.contains("Read the two lines") && check.message.contains("under 30%"), "{check}");
                 }
             }
         }

@@ -88,12 +88,60 @@ impl Adam {
         adam.step = number("step")? as u64;
         let read = |name: String| -> Result<Vec<f32>> {
             let t = file.tensor(&name).map_err(|_| bad(format!("has no tensor `{name}`")))?;
+            if t.dtype() != SafeDtype::F32 {
+                return Err(bad(format!("holds `{name}` as {:?}, not F32", t.dtype())));
+            }
             Ok(t.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect())
         };
+        if file.names().len() % 2 != 0 {
+            return Err(bad(format!("holds {} tensors, not pairs of moments (m.i, v.i)", file.names().len())));
+        }
         for i in 0..file.names().len() / 2 {
-            adam.moments.push((read(format!("m.{i}"))?, read(format!("v.{i}"))?));
+            let (m, v) = (read(format!("m.{i}"))?, read(format!("v.{i}"))?);
+            if m.len() != v.len() {
+                return Err(bad(format!("holds moments of different sizes for tensor {i} ({} and {})", m.len(), v.len())));
+            }
+            adam.moments.push((m, v));
         }
         Ok((adam, meta))
+    }
+
+    /// Checks that the saved moments fit `model`'s trainable tensors (one pair per tensor, of its
+    /// size), so that a resumed run never steps with moments that belong to another network.
+    pub fn check_fits<M: TensorCollection<f32, Cpu>>(&self, model: &M, path: &Path) -> Result<()> {
+        let mut sizes = Sizes(Vec::new());
+        M::iter_tensors(&mut RecursiveWalker { m: model, f: &mut sizes })?;
+        let have: Vec<usize> = self.moments.iter().map(|(m, _)| m.len()).collect();
+        // A run interrupted before its first step has no moments yet: those are made on the way.
+        if !have.is_empty() && have != sizes.0 {
+            return Err(Error::BadModel {
+                path: path.to_path_buf(),
+                problem: format!("its optimiser state holds {} tensors of {} values, but the network has {} of {}", have.len(), have.iter().sum::<usize>(), sizes.0.len(), sizes.0.iter().sum::<usize>()),
+                fix: "Resume with the network that made it, or start afresh without --resume.".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The sizes of a model's trainable tensors, in visiting order.
+struct Sizes(Vec<usize>);
+
+impl TensorVisitor<f32, Cpu> for Sizes {
+    type Viewer = ViewTensorRef;
+    type Err = CpuError;
+    type E2 = f32;
+    type D2 = Cpu;
+
+    fn visit<S: Shape>(
+        &mut self,
+        opts: TensorOptions<S, f32, Cpu>,
+        p: &Tensor<S, f32, Cpu>,
+    ) -> Result<Option<Tensor<S, f32, Cpu>>, CpuError> {
+        if opts.do_gradient_update {
+            self.0.push(p.shape().num_elements());
+        }
+        Ok(None)
     }
 }
 
@@ -236,5 +284,40 @@ mod tests {
         let (mut w2, mut m2, mut v2) = (w, m, v);
         pool.install(|| adam_step(&mut w2, &g, &mut m2, &mut v2, params));
         assert_eq!((w1, m1, v1), (w2, m2, v2));
+    }
+
+    /// A saved state loads back; one of another network, or not of F32 values, is refused
+    /// with a message that says so, never used.
+    #[test]
+    fn saved_state_loads_and_a_state_that_does_not_fit_is_refused() {
+        let dir = std::env::temp_dir().join(format!("mnist-cnn-adam-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("optimizer.safetensors");
+        let model = <crate::model::Model as crate::model::Network>::build(&crate::model::device(0));
+        let mut sizes = Sizes(Vec::new());
+        crate::model::Model::iter_tensors(&mut RecursiveWalker { m: &model, f: &mut sizes }).unwrap();
+
+        let mut fits = Adam::new(1e-3);
+        fits.moments = sizes.0.iter().map(|&n| (vec![0.5; n], vec![0.25; n])).collect();
+        fits.save(&path, HashMap::new()).unwrap();
+        let (loaded, _) = Adam::load(&path).unwrap();
+        assert_eq!(loaded.moments, fits.moments);
+        loaded.check_fits(&model, &path).unwrap();
+
+        let mut other = fits.clone();
+        other.moments[0].0.pop();
+        other.moments[0].1.pop();
+        other.save(&path, HashMap::new()).unwrap();
+        let err = Adam::load(&path).unwrap().0.check_fits(&model, &path).unwrap_err().to_string();
+        assert!(err.contains("but the network has") && err.contains("without --resume"), "{err}");
+
+        let bytes = [0u8; 16];
+        let view = || TensorView::new(SafeDtype::F64, vec![2], &bytes).unwrap();
+        let meta = HashMap::from([("step".to_string(), "1".to_string()), ("learning_rate".to_string(), "0.001".to_string())]);
+        let data = serialize([("m.0".to_string(), view()), ("v.0".to_string(), view())], &Some(meta)).unwrap();
+        std::fs::write(&path, data).unwrap();
+        let err = Adam::load(&path).unwrap_err().to_string();
+        assert!(err.contains("not F32"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

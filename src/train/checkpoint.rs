@@ -114,6 +114,7 @@ pub fn load_checkpoint<N: Network>(dir: &Path, cfg: &FitConfig, train_len: usize
     }
     let history = History::load_csv(&latest.join(HISTORY_FILE))?;
     model::load_into(&mut model, &latest.join(MODEL_FILE))?;
+    optimizer.check_fits(&model, &latest.join(OPTIMIZER_FILE))?;
     Ok(Some(Checkpoint { model, optimizer, history }))
 }
 

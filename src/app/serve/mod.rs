@@ -1,11 +1,14 @@
 //! `serve`: a web page where you draw a digit and watch the model read it as you draw, for
 //! one computer or (with `--lan`) a whole classroom of phones.
 //!
-//! The page (`serve/page.html`, one file, no scripts from elsewhere) sends the drawing as a PNG
-//! to `POST /predict`; the server prepares it exactly as `predict` prepares a file (see
-//! [`crate::app::predict::prepare`]) and answers with the 28x28 image the model saw and its ten
-//! probabilities. Every bad request gets a 4xx status and a JSON `{"error": ...}`. The HTTP
-//! side, built so that one slow client never holds up the others, is in [`http`].
+//! The page (`serve/page.html`, no scripts from elsewhere) fetches the network once
+//! (`model.web`) and reads each drawing itself (`serve/nn.js`, the same preparation and layers
+//! in plain JavaScript), so a room of phones asks the server for nothing but the page. Where the
+//! network cannot be loaded (or with `?server`), and for photos and numbers, the page posts the
+//! drawing as a PNG to `POST /predict`; the server prepares it exactly as `predict` prepares a
+//! file (see [`crate::app::predict::prepare`]) and answers with the 28x28 image the model saw
+//! and its ten probabilities. Every bad request gets a 4xx status and a JSON `{"error": ...}`.
+//! The HTTP side, built so that one slow client never holds up the others, is in [`http`].
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};

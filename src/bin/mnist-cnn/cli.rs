@@ -1,4 +1,5 @@
-//! The command line: subcommands and their flags (clap), and where each run's files go.
+//! The command line: subcommands and their flags (clap). Where each run's files go is in
+//! [`crate::paths`].
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -116,7 +117,7 @@ pub struct DataArgs {
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Use only the first N training and test images (a quick run)
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
     pub limit: Option<usize>,
 }
 

@@ -1,17 +1,18 @@
-//! The first layer's direct kernels: a convolution of a single-channel image followed by a
-//! ReLU and 2x2 pooling, computed in vector registers instead of through a matrix product, with
-//! the matrix-product path's numbers bit for bit.
+//! The first layer's direct kernels: a convolution of a single-channel image followed by 2x2
+//! pooling (with or without a ReLU between them), computed in vector registers instead of
+//! through a matrix product, with the matrix-product path's numbers bit for bit.
 use super::conv::ConvGeom;
 use super::lanes::{self, LANES};
 use super::pool::first_max;
 use crate::cpu::{instruction_set, InstructionSet};
 
-/// `maxpool2x2(relu(conv(x)))` of one single-channel image `x` (`h x w`) with `K x K` filters,
-/// `K <= 5`, computed directly instead of through [`im2col`], a matrix product and
-/// [`max_pool_forward`]: the first layer has only `K*K` products per output, too few for a
-/// matrix product to pay for its packing. Writes each pooled output and where it came from
-/// (`argmax`, an index into the image's `[out, ho, wo]` feature maps, or, with a `cut` (a ReLU
-/// between the two), that `cut` where the ReLU stopped it, its output then 0).
+/// `maxpool2x2(relu(conv(x)))` (or, without a `cut`, `maxpool2x2(conv(x))`) of one
+/// single-channel image `x` (`h x w`) with `K x K` filters, `K <= 5`, computed directly
+/// instead of through [`im2col`], a matrix product and [`max_pool_forward`]: the first layer
+/// has only `K*K` products per output, too few for a matrix product to pay for its packing.
+/// Writes each pooled output and where it came from (`argmax`, an index into the image's
+/// `[out, ho, wo]` feature maps, or, with a `cut` (a ReLU between the two), that `cut` where
+/// the ReLU stopped it, its output then 0).
 ///
 /// The same numbers as the matrix-product path: each sum is the chain of fused multiply-adds
 /// `gemm` computes (the taps in reading order from zero, then the bias added). So it runs only

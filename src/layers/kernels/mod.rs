@@ -1,7 +1,8 @@
 //! The arithmetic of the layers on plain `f32` slices in NCHW order, kept apart from the dfdx
 //! plumbing so it can be read (and tested) as loops. Inner loops run along an image row, so the
-//! compiler vectorises them; the first layer's kernels are written for AVX-512 and AVX2 (chosen
-//! at run time, [`crate::cpu::instruction_set`]) and give the plain path's numbers bit for bit.
+//! compiler vectorises them. Some kernels are written for AVX-512 and AVX2 (chosen at run time,
+//! [`crate::cpu::instruction_set`]): the first layer's give the plain path's numbers bit for bit;
+//! the winners-only gradients of `pooled` add in their own order, the same on every processor.
 mod conv;
 mod direct;
 mod direct_grad;

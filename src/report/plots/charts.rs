@@ -7,7 +7,16 @@ use crate::data::Split;
 pub(super) type Line = (String, RGBColor, Vec<(f64, f64)>);
 
 /// A line chart over epochs, with dots at each epoch and a legend.
-fn epoch_chart(lines: &[Line], title: &str, metric: &str, legend_low: bool) -> Picture {
+/// A run that diverged (a learning rate far too large) has epochs whose loss is not a number or
+/// infinite: those points cannot be drawn, so they are left out and the title says so.
+fn epoch_chart(lines: &[Line], title: &str, metric: &str, legend_low: bool, percent: bool) -> Picture {
+    let all = lines.iter().map(|l| l.2.len()).sum::<usize>();
+    let lines: Vec<Line> = lines.iter().map(|(name, c, points)| (name.clone(), *c, points.iter().copied().filter(|p| p.0.is_finite() && p.1.is_finite()).collect())).collect();
+    let left_out = all - lines.iter().map(|l| l.2.len()).sum::<usize>();
+    let title = match left_out {
+        0 => title.to_string(),
+        n => format!("{title} ({n} not a number, not drawn)"),
+    };
     canvas(800, 500, |root| {
         let n = lines.iter().flat_map(|l| l.2.iter().map(|p| p.0 as usize)).max().unwrap_or(1).max(1);
         let values: Vec<f64> = lines.iter().flat_map(|l| l.2.iter().map(|p| p.1)).collect();
@@ -15,7 +24,7 @@ fn epoch_chart(lines: &[Line], title: &str, metric: &str, legend_low: bool) -> P
         let (lo, hi) = if values.is_empty() { (0.0, 1.0) } else { (lo, hi) };
         let pad = ((hi - lo) * 0.08).max(1e-3);
         let mut chart = ChartBuilder::on(root)
-            .caption(title, font(24))
+            .caption(&title, font(24))
             .margin(20)
             .x_label_area_size(45)
             .y_label_area_size(70)
@@ -27,12 +36,12 @@ fn epoch_chart(lines: &[Line], title: &str, metric: &str, legend_low: bool) -> P
             .y_desc(metric)
             .x_labels(n.min(20))
             .x_label_formatter(&|x| format!("{x:.0}"))
-            .y_label_formatter(&|y| format!("{y:.3}"))
+            .y_label_formatter(&|y| if percent { format!("{:.1}%", y * 100.0) } else { format!("{y:.3}") })
             .label_style(font(14))
             .axis_desc_style(font(16))
             .draw()
             .map_err(err)?;
-        draw_lines(&mut chart, lines, if legend_low { SeriesLabelPosition::LowerRight } else { SeriesLabelPosition::UpperRight })
+        draw_lines(&mut chart, &lines, if legend_low { SeriesLabelPosition::LowerRight } else { SeriesLabelPosition::UpperRight })
     })
 }
 
@@ -71,12 +80,12 @@ fn train_and_test(history: &History, train: fn(&Epoch) -> f64, test: fn(&Epoch) 
 /// Accuracy per epoch on the training images and the validation images (Keras's
 /// `history.history["accuracy"]` and `["val_accuracy"]`).
 pub fn accuracy_chart(history: &History) -> Picture {
-    epoch_chart(&train_and_test(history, |e| e.accuracy, |e| e.val_accuracy), "Accuracy per epoch", "accuracy", true)
+    epoch_chart(&train_and_test(history, |e| e.accuracy, |e| e.val_accuracy), "Accuracy per epoch", "accuracy", true, true)
 }
 
 /// Cross-entropy loss per epoch on the training images and the validation images.
 pub fn loss_chart(history: &History) -> Picture {
-    epoch_chart(&train_and_test(history, |e| e.loss, |e| e.val_loss), "Loss per epoch", "loss (cross-entropy)", false)
+    epoch_chart(&train_and_test(history, |e| e.loss, |e| e.val_loss), "Loss per epoch", "loss (cross-entropy)", false, false)
 }
 
 /// Validation accuracy per epoch of several models, one line each: which learns faster, which ends higher.
@@ -91,7 +100,7 @@ pub fn comparison_chart(runs: &[(&str, &History)]) -> Picture {
             (label, c, h.epochs.iter().map(|e| (e.epoch as f64, e.val_accuracy)).collect())
         })
         .collect();
-    epoch_chart(&lines, "Validation accuracy per epoch", "validation accuracy", true)
+    epoch_chart(&lines, "Validation accuracy per epoch", "validation accuracy", true, true)
 }
 
 /// ReLU, `max(0, x)`: negative inputs become 0, positive ones pass unchanged.
@@ -168,4 +177,23 @@ pub fn prediction_bars_for(split: &Split, probabilities: &[[f32; 10]], indices: 
         }
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A diverged run (loss not a number, or infinite) still gets its charts, with the finite
+    /// points drawn: no hang, no panic.
+    #[test]
+    fn a_diverged_run_is_charted() {
+        let epoch = |epoch, loss: f64, accuracy| Epoch { epoch, loss, accuracy, val_loss: loss, val_accuracy: accuracy, seconds: 1.0 };
+        let diverged = History { epochs: vec![epoch(1, 2.3, 0.1), epoch(2, f64::NAN, 0.1), epoch(3, f64::INFINITY, f64::NAN)] };
+        for picture in [loss_chart(&diverged), accuracy_chart(&diverged), comparison_chart(&[("diverged", &diverged)])] {
+            assert_eq!((picture.width, picture.height), (800, 500));
+            assert!(picture.rgb.iter().any(|&c| c < 100), "a blank chart");
+        }
+        let nothing = History { epochs: vec![epoch(1, f64::NAN, f64::NAN)] };
+        assert_eq!(loss_chart(&nothing).width, 800);
+    }
 }

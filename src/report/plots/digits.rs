@@ -48,7 +48,7 @@ pub fn pixel_matrix(pixels: &[u8], label: &str) -> Picture {
 /// wrong. `probabilities[i]` belongs to image `i` of `split`.
 pub fn predictions(split: &Split, probabilities: &[[f32; 10]], rows: usize, cols: usize) -> Picture {
     let cell = 3;
-    let (tile_w, tile_h) = (SIDE as i32 * cell + 40, SIDE as i32 * cell + 62);
+    let (tile_w, tile_h) = (SIDE as i32 * cell + 40, SIDE as i32 * cell + 66);
     let (w, h) = (cols as i32 * tile_w + 20, rows as i32 * tile_h + 60);
     canvas(w as u32, h as u32, |root| {
         root.draw(&Text::new("Predictions on test images (green: right, red: wrong)", (w / 2, 24), centered(22))).map_err(err)?;
@@ -59,8 +59,8 @@ pub fn predictions(split: &Split, probabilities: &[[f32; 10]], rows: usize, cols
             let color = if right { RGBColor(0, 130, 0) } else { RGBColor(200, 0, 0) };
             draw_digit(root, (x, y), split.image(i), cell)?;
             let cx = x + SIDE as i32 * cell / 2;
-            root.draw(&Text::new(format!("{} ({:.1}%)", split.classes[guess], p[guess] * 100.0), (cx, y + SIDE as i32 * cell + 14), centered(14).color(&color))).map_err(err)?;
-            root.draw(&Text::new(format!("label {}", split.class_name(i)), (cx, y + SIDE as i32 * cell + 32), centered(12))).map_err(err)?;
+            root.draw(&Text::new(format!("{} ({:.1}%)", split.classes[guess], p[guess] * 100.0), (cx, y + SIDE as i32 * cell + 15), centered(16).color(&color))).map_err(err)?;
+            root.draw(&Text::new(format!("label {}", split.class_name(i)), (cx, y + SIDE as i32 * cell + 36), centered(15))).map_err(err)?;
         }
         Ok(())
     })
@@ -82,7 +82,7 @@ pub fn confusion_matrix(cm: &crate::report::analysis::ConfusionMatrix, classes: 
     let max_diag = (0..10).map(|d| cm.counts[d][d]).max().unwrap_or(1).max(1) as f32;
     let max_off = (0..10).flat_map(|r| (0..10).filter(move |&c| c != r).map(move |c| (r, c))).map(|(r, c)| cm.counts[r][c]).max().unwrap_or(1).max(1) as f32;
     canvas(w, h, |root| {
-        root.draw(&Text::new(format!("Confusion matrix on {} test images: {:.2}% right", cm.total(), cm.accuracy() * 100.0), (w as i32 / 2, 24), centered(22))).map_err(err)?;
+        root.draw(&Text::new(format!("Confusion matrix on {} test images: {:.2}% right", crate::layers::thousands(cm.total()), cm.accuracy() * 100.0), (w as i32 / 2, 24), centered(22))).map_err(err)?;
         root.draw(&Text::new(format!("predicted {word}"), (x0 + 5 * cell, y0 - 40), centered(16))).map_err(err)?;
         if digits {
             root.draw(&Text::new("true", (x0 - 70, y0 + 5 * cell - 10), centered(16))).map_err(err)?;

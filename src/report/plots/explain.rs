@@ -4,7 +4,7 @@ use crate::explain::adversarial::{Fooled, Robustness};
 
 pub use crate::explain::saliency::Looked;
 
-const CELL: i32 = 3;
+const CELL: i32 = 4;
 const SIDE_PX: i32 = SIDE as i32 * CELL;
 
 /// Saliency maps (a row of digits read right, a row of mistakes; an empty row is left out): each
@@ -31,13 +31,13 @@ pub fn saliency(right: &[Looked], wrong: &[Looked]) -> Picture {
                 draw_digit(root, (x, top), &l.pixels, CELL)?;
                 let color = if l.predicted == l.label { BLACK } else { RGBColor(200, 0, 0) };
                 let text = format!("{} -> {} ({:.0}%)", l.label, l.predicted, l.probability * 100.0);
-                root.draw(&Text::new(text, (x + SIDE_PX / 2, top - 12), centered(13).color(&color))).map_err(err)?;
+                root.draw(&Text::new(text, (x + SIDE_PX / 2, top - 12), centered(15).color(&color))).map_err(err)?;
                 let scale = l.maps.iter().flat_map(|(_, m)| m.iter()).fold(0.0f32, |m, v| m.max(v.abs()));
                 for (k, (class, map)) in l.maps.iter().enumerate() {
                     let mx = x + (k as i32 + 1) * (SIDE_PX + 8);
                     draw_cells(root, (mx, top), SIDE, SIDE, CELL, |i| diverging(map[i], scale))?;
                     root.draw(&Rectangle::new([(mx, top), (mx + SIDE_PX, top + SIDE_PX)], RGBColor(170, 170, 170))).map_err(err)?;
-                    root.draw(&Text::new(format!("for {class}"), (mx + SIDE_PX / 2, top - 12), centered(13))).map_err(err)?;
+                    root.draw(&Text::new(format!("for {class}"), (mx + SIDE_PX / 2, top - 12), centered(15))).map_err(err)?;
                 }
                 x += tile(l);
             }
@@ -137,7 +137,7 @@ pub fn every_layer(layers: &[(crate::layers::Node, Vec<f32>)], title: &str) -> P
             let tile = shape[2] as i32 * cell + 10;
             let per_row = ((width - 20) / tile).max(1);
             let rows = (shape[0] as i32 + per_row - 1) / per_row;
-            (cell, tile, per_row, rows * (shape[1] as i32 * cell + 20))
+            (cell, tile, per_row, rows * (shape[1] as i32 * cell + 24))
         } else {
             let cell = if shape[0] <= 10 { 30 } else { 14 };
             (cell, cell, 32, shape[0].div_ceil(32) as i32 * cell + 22)
@@ -159,9 +159,9 @@ pub fn every_layer(layers: &[(crate::layers::Node, Vec<f32>)], title: &str) -> P
             if shape.len() == 3 {
                 let (c, h, w) = (shape[0], shape[1], shape[2]);
                 for ch in 0..c {
-                    let (x, ty) = (12 + (ch as i32 % per_row) * tile, top_y + (ch as i32 / per_row) * (h as i32 * cell + 20));
-                    draw_cells(root, (x, ty + 12), w, h, cell, |i| colour(values[ch * h * w + i]))?;
-                    number(root, ch, (x + w as i32 * cell / 2, ty + 4), 11, &RGBColor(60, 60, 60))?;
+                    let (x, ty) = (12 + (ch as i32 % per_row) * tile, top_y + (ch as i32 / per_row) * (h as i32 * cell + 24));
+                    draw_cells(root, (x, ty + 15), w, h, cell, |i| colour(values[ch * h * w + i]))?;
+                    number(root, ch, (x + w as i32 * cell / 2, ty + 5), 14, &BLACK)?;
                 }
             } else {
                 let n = shape[0];
