@@ -109,11 +109,11 @@ pub fn small_and_accurate(params: usize, val_accuracy: f64) -> Check {
 /// settings: what a student predicts before running it, and what the charts then show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// It learns better: the last validation accuracy at least a point above the lesson's.
+    /// It learns better: the last validation accuracy at least a percentage point above the lesson's.
     Better,
     /// About the same: within a point of the lesson's.
     AboutTheSame,
-    /// It learns, but worse: more than a point below.
+    /// It learns, but worse: at least a point below.
     Worse,
     /// It does not learn at all: no better than guessing (under 30%, where chance is 10%).
     DoesNotLearn,

@@ -112,8 +112,8 @@ impl Adam {
         let mut sizes = Sizes(Vec::new());
         M::iter_tensors(&mut RecursiveWalker { m: model, f: &mut sizes })?;
         let have: Vec<usize> = self.moments.iter().map(|(m, _)| m.len()).collect();
-        // A run interrupted before its first step has no moments yet: those are made on the way.
-        if !have.is_empty() && have != sizes.0 {
+        // A run saved before its first step has no moments yet: those are made on the way.
+        if !(have.is_empty() && self.step == 0) && have != sizes.0 {
             return Err(Error::BadModel {
                 path: path.to_path_buf(),
                 problem: format!("its optimiser state holds {} tensors of {} values, but the network has {} of {}", have.len(), have.iter().sum::<usize>(), sizes.0.len(), sizes.0.iter().sum::<usize>()),
@@ -303,6 +303,11 @@ mod tests {
         let (loaded, _) = Adam::load(&path).unwrap();
         assert_eq!(loaded.moments, fits.moments);
         loaded.check_fits(&model, &path).unwrap();
+        // No moments are right only before the first step.
+        Adam::new(1e-3).check_fits(&model, &path).unwrap();
+        let mut stepped = Adam::new(1e-3);
+        stepped.step = 3;
+        assert!(stepped.check_fits(&model, &path).is_err());
 
         let mut other = fits.clone();
         other.moments[0].0.pop();

@@ -1,8 +1,9 @@
 //! The arithmetic of the layers on plain `f32` slices in NCHW order, kept apart from the dfdx
 //! plumbing so it can be read (and tested) as loops. Inner loops run along an image row, so the
-//! compiler vectorises them. Some kernels are written for AVX-512 and AVX2 (chosen at run time,
-//! [`crate::cpu::instruction_set`]): the first layer's give the plain path's numbers bit for bit;
-//! the winners-only gradients of `pooled` add in their own order, the same on every processor.
+//! compiler vectorises them. Some kernels are written for wider registers (chosen at run time,
+//! [`crate::cpu::instruction_set`]): for AVX-512 and AVX2, the first layer's (the plain path's
+//! numbers bit for bit) and Winograd's passes (the same loops compiled for each); for AVX2, the
+//! winners-only gradients of `pooled` (adding in their own order, the same on every processor).
 mod conv;
 mod direct;
 mod direct_grad;

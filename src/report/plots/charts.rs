@@ -11,18 +11,20 @@ pub(super) type Line = (String, RGBColor, Vec<(f64, f64)>);
 /// infinite: those points cannot be drawn, so they are left out and the title says so.
 fn epoch_chart(lines: &[Line], title: &str, metric: &str, legend_low: bool, percent: bool) -> Picture {
     let all = lines.iter().map(|l| l.2.len()).sum::<usize>();
+    // The x axis covers every epoch, drawn or not.
+    let n = lines.iter().flat_map(|l| l.2.iter().map(|p| p.0 as usize)).max().unwrap_or(1).max(1);
     let lines: Vec<Line> = lines.iter().map(|(name, c, points)| (name.clone(), *c, points.iter().copied().filter(|p| p.0.is_finite() && p.1.is_finite()).collect())).collect();
     let left_out = all - lines.iter().map(|l| l.2.len()).sum::<usize>();
     let title = match left_out {
         0 => title.to_string(),
-        n => format!("{title} ({n} not a number, not drawn)"),
+        1 => format!("{title} (1 point not a finite number, not drawn)"),
+        k => format!("{title} ({k} points not finite numbers, not drawn)"),
     };
     canvas(800, 500, |root| {
-        let n = lines.iter().flat_map(|l| l.2.iter().map(|p| p.0 as usize)).max().unwrap_or(1).max(1);
         let values: Vec<f64> = lines.iter().flat_map(|l| l.2.iter().map(|p| p.1)).collect();
         let (lo, hi) = values.iter().fold((f64::MAX, f64::MIN), |(l, h), &v| (l.min(v), h.max(v)));
         let (lo, hi) = if values.is_empty() { (0.0, 1.0) } else { (lo, hi) };
-        let pad = ((hi - lo) * 0.08).max(1e-3);
+        let pad = ((hi - lo) * 0.08).max(1e-3 * hi.abs().max(1.0));
         let mut chart = ChartBuilder::on(root)
             .caption(&title, font(24))
             .margin(20)
