@@ -41,6 +41,10 @@ out_dir.mkdir(parents=True, exist_ok=True)
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
+def plain_of(output):
+    """What a cell's value shows as plain text (its text/plain), or ""."""
+    return "".join(output.get("data", {}).get("text/plain", ""))
+
 def text_of(output):
     if output.get("output_type") == "stream":
         return output.get("text", "")
@@ -81,9 +85,9 @@ for path in books:
             problems.append(f"cell {i} panicked: {text[:1500]}")
         if "picture" in tags and not any("image/png" in o.get("data", {}) for o in outputs):
             problems.append(f"cell {i} should show a picture but has no image/png output")
-        if any("".join(o.get("data", {}).get("text/plain", "")) == "()" for o in outputs):
+        if any(plain_of(o) == "()" for o in outputs):
             problems.append(f"cell {i} shows a stray `()`: end its last statement with `;`")
-        shown = "" if "raises-exception" in tags else text + "".join("".join(o.get("data", {}).get("text/plain", "")) for o in outputs)
+        shown = "" if "raises-exception" in tags else text + "".join(plain_of(o) for o in outputs)
         if str(root) + os.sep in shown:
             problems.append(f"cell {i} shows this machine's path ({root}): print paths with notebook::shown")
     # The notebooks are read in order: each links to the next (the last back to the first), and

@@ -56,7 +56,7 @@ impl ConfusionMatrix {
 /// The image the model is least sure of: the one whose highest probability is the lowest
 /// (`None` for no images). On an ambiguous digit two or three answers share the probability.
 pub fn least_sure(probabilities: &[[f32; CLASSES]]) -> Option<usize> {
-    let top = |p: &[f32; CLASSES]| p.iter().copied().fold(0.0f32, f32::max);
+    let top = |p: &[f32; CLASSES]| p[argmax(p)];
     (0..probabilities.len()).min_by(|&a, &b| top(&probabilities[a]).total_cmp(&top(&probabilities[b])))
 }
 

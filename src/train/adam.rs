@@ -109,14 +109,13 @@ impl Adam {
     /// Checks that the saved moments fit `model`'s trainable tensors (one pair per tensor, of its
     /// size), so that a resumed run never steps with moments that belong to another network.
     pub fn check_fits<M: TensorCollection<f32, Cpu>>(&self, model: &M, path: &Path) -> Result<()> {
-        let mut sizes = Sizes(Vec::new());
-        M::iter_tensors(&mut RecursiveWalker { m: model, f: &mut sizes })?;
+        let want = trainable_sizes(model)?;
         let have: Vec<usize> = self.moments.iter().map(|(m, _)| m.len()).collect();
         // A run saved before its first step has no moments yet: those are made on the way.
-        if !(have.is_empty() && self.step == 0) && have != sizes.0 {
+        if !(have.is_empty() && self.step == 0) && have != want {
             return Err(Error::BadModel {
                 path: path.to_path_buf(),
-                problem: format!("its optimiser state holds {} tensors of {} values, but the network has {} of {}", have.len(), have.iter().sum::<usize>(), sizes.0.len(), sizes.0.iter().sum::<usize>()),
+                problem: format!("its optimiser state holds {} tensors of {} values, but the network has {} of {}", have.len(), have.iter().sum::<usize>(), want.len(), want.iter().sum::<usize>()),
                 fix: "Resume with the network that made it, or start afresh without --resume.".into(),
             });
         }
@@ -124,7 +123,13 @@ impl Adam {
     }
 }
 
-/// The sizes of a model's trainable tensors, in visiting order.
+/// The sizes of `model`'s trainable tensors, in the order [`Adam::update`] visits them.
+fn trainable_sizes<M: TensorCollection<f32, Cpu>>(model: &M) -> Result<Vec<usize>> {
+    let mut sizes = Sizes(Vec::new());
+    M::iter_tensors(&mut RecursiveWalker { m: model, f: &mut sizes })?;
+    Ok(sizes.0)
+}
+
 struct Sizes(Vec<usize>);
 
 impl TensorVisitor<f32, Cpu> for Sizes {
@@ -294,11 +299,8 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("optimizer.safetensors");
         let model = <crate::model::Model as crate::model::Network>::build(&crate::model::device(0));
-        let mut sizes = Sizes(Vec::new());
-        crate::model::Model::iter_tensors(&mut RecursiveWalker { m: &model, f: &mut sizes }).unwrap();
-
         let mut fits = Adam::new(1e-3);
-        fits.moments = sizes.0.iter().map(|&n| (vec![0.5; n], vec![0.25; n])).collect();
+        fits.moments = trainable_sizes(&model).unwrap().iter().map(|&n| (vec![0.5; n], vec![0.25; n])).collect();
         fits.save(&path, HashMap::new()).unwrap();
         let (loaded, _) = Adam::load(&path).unwrap();
         assert_eq!(loaded.moments, fits.moments);
